@@ -1,0 +1,65 @@
+//! Process-wide settings: the audit table's name and strict mode.
+
+use std::borrow::Cow;
+use std::sync::RwLock;
+
+use crate::AuditError;
+
+/// Settings read by every audited write and history query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Name of the audit table (default `audit_log`).
+    pub table_name: Cow<'static, str>,
+    /// Strict mode: refuse audited writes that do not run inside a transaction.
+    pub require_transaction: bool,
+}
+
+impl AuditConfig {
+    /// The defaults: table `audit_log`, strict mode off.
+    pub const DEFAULT: AuditConfig = AuditConfig {
+        table_name: Cow::Borrowed("audit_log"),
+        require_transaction: false,
+    };
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+static CONFIG: RwLock<AuditConfig> = RwLock::new(AuditConfig::DEFAULT);
+
+/// Replaces the process-wide settings. Fails, changing nothing, on an invalid table name
+/// (it must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit).
+pub fn configure(config: AuditConfig) -> Result<(), AuditError> {
+    validate_table_name(&config.table_name)?;
+    *CONFIG.write().unwrap_or_else(|e| e.into_inner()) = config;
+    Ok(())
+}
+
+/// The settings in force.
+pub fn config() -> AuditConfig {
+    CONFIG.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+pub(crate) fn table_name() -> String {
+    CONFIG
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .table_name
+        .to_string()
+}
+
+fn validate_table_name(name: &str) -> Result<(), AuditError> {
+    let valid = (1..=63).contains(&name.len())
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(AuditError::Config(format!(
+            "audit table name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
+        )))
+    }
+}

@@ -1,0 +1,147 @@
+//! Who is making a change, and why: the actor and metadata recorded with every audit row.
+//!
+//! The context lives in a task-local scope ([`AuditContext::scope`], [`with_actor`]), so it
+//! follows one unit of async work across `.await` points and threads, never leaks into
+//! other tasks, and ends with its future (also when that future panics). Code outside any
+//! scope falls back to the global provider set with [`set_actor_provider`].
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value as Json};
+
+tokio::task_local! {
+    static SCOPE: AuditContext;
+}
+
+type ActorProvider = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+static PROVIDER: RwLock<Option<ActorProvider>> = RwLock::new(None);
+
+/// The actor and metadata attached to audit rows written inside a scope.
+///
+/// ```
+/// # async fn demo() {
+/// use audit_core::AuditContext;
+/// AuditContext::new()
+///     .actor("alice")
+///     .request_id("req-42")
+///     .ip("10.0.0.7")
+///     .reason("support ticket #7")
+///     .scope(async {
+///         // audited writes here carry actor `alice` and this context
+///     })
+///     .await;
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditContext {
+    actor: Option<String>,
+    metadata: Map<String, Json>,
+}
+
+impl AuditContext {
+    /// An empty context: no actor, no metadata.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the actor (user name, id, service account, ...).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Adds `request_id` to the metadata.
+    pub fn request_id(self, id: impl Into<String>) -> Self {
+        self.with("request_id", id.into())
+    }
+
+    /// Adds `ip` to the metadata.
+    pub fn ip(self, ip: impl Into<String>) -> Self {
+        self.with("ip", ip.into())
+    }
+
+    /// Adds `reason` to the metadata.
+    pub fn reason(self, reason: impl Into<String>) -> Self {
+        self.with("reason", reason.into())
+    }
+
+    /// Adds any JSON value to the metadata under `key`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Json>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// The actor of this context, if any.
+    pub fn actor_name(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
+    /// The metadata of this context.
+    pub fn metadata(&self) -> &Map<String, Json> {
+        &self.metadata
+    }
+
+    /// Runs `fut` with this context. Nested scopes inherit the outer one: the inner actor
+    /// wins and metadata keys are merged, inner over outer.
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        let merged = match SCOPE.try_with(Clone::clone) {
+            Ok(outer) => outer.merge(self),
+            Err(_) => self,
+        };
+        SCOPE.scope(merged, fut).await
+    }
+
+    fn merge(mut self, inner: AuditContext) -> AuditContext {
+        if inner.actor.is_some() {
+            self.actor = inner.actor;
+        }
+        self.metadata.extend(inner.metadata);
+        self
+    }
+
+    /// The metadata as the JSON stored in `audit_log.context` (`None` when empty).
+    pub(crate) fn context_json(&self) -> Option<Json> {
+        (!self.metadata.is_empty()).then(|| Json::Object(self.metadata.clone()))
+    }
+}
+
+/// Runs `fut` with `actor` as the current actor.
+///
+/// ```
+/// # async fn demo() {
+/// let actor = audit_core::with_actor("alice", async { audit_core::current_actor() }).await;
+/// assert_eq!(actor.as_deref(), Some("alice"));
+/// # }
+/// ```
+pub async fn with_actor<F: Future>(actor: impl Into<String>, fut: F) -> F::Output {
+    AuditContext::new().actor(actor).scope(fut).await
+}
+
+/// Installs the global actor provider, consulted when no scope sets an actor
+/// (for apps that keep the current user elsewhere). Replaces any earlier provider.
+pub fn set_actor_provider(provider: impl Fn() -> Option<String> + Send + Sync + 'static) {
+    *PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(provider));
+}
+
+/// Removes the global actor provider.
+pub fn clear_actor_provider() {
+    *PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// The context in force here: the innermost scope's, with the actor taken from the global
+/// provider when no scope sets one.
+pub fn current_context() -> AuditContext {
+    let mut context = SCOPE.try_with(Clone::clone).unwrap_or_default();
+    if context.actor.is_none() {
+        let provider = PROVIDER.read().unwrap_or_else(|e| e.into_inner()).clone();
+        context.actor = provider.and_then(|provide| provide());
+    }
+    context
+}
+
+/// The actor in force here (see [`current_context`]).
+pub fn current_actor() -> Option<String> {
+    current_context().actor
+}

@@ -1,0 +1,34 @@
+//! What `#[derive(Audited)]` tells the runtime about an entity.
+
+use sea_orm::{EntityTrait, Value};
+use serde_json::Value as Json;
+
+use crate::AuditError;
+
+/// How one column appears in the trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnPolicy {
+    /// Old and new values are recorded.
+    Record,
+    /// The change is recorded, its values are replaced by [`REDACTED`].
+    Redact,
+    /// The column never appears in the trail.
+    Skip,
+}
+
+/// The marker stored instead of the old and new values of a `#[audit(redact)]` column.
+pub const REDACTED: &str = "[redacted]";
+
+/// An entity whose writes are audited. Implemented by `#[derive(Audited)]`; not meant to
+/// be implemented by hand.
+pub trait AuditedEntity: EntityTrait {
+    /// The label written to `audit_log.table_name` (the table name unless
+    /// `#[audit(table = "...")]` renames it).
+    fn audit_table() -> &'static str;
+
+    /// How `column` appears in the trail.
+    fn column_policy(column: &Self::Column) -> ColumnPolicy;
+
+    /// Decodes a recorded JSON value back into `column`'s value.
+    fn decode_value(column: &Self::Column, json: &Json) -> Result<Value, AuditError>;
+}

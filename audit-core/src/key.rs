@@ -1,0 +1,27 @@
+//! Primary keys: their text form in `audit_log.record_id` and their filter condition.
+
+use sea_orm::sea_query::ValueTuple;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Iterable, PrimaryKeyToColumn};
+use serde_json::Value as Json;
+
+use crate::value::encode;
+
+/// The text stored in `record_id`: a single key as its plain text (`42`, `abc`), a
+/// composite key as a JSON array of its typed values (`[7,"eu"]`).
+pub fn record_id(key: &ValueTuple) -> String {
+    match key {
+        ValueTuple::One(value) => match encode(value) {
+            Json::String(text) => text,
+            other => other.to_string(),
+        },
+        many => Json::Array(many.clone().into_iter().map(|v| encode(&v)).collect()).to_string(),
+    }
+}
+
+/// `pk1 = ? AND pk2 = ? ...` for entity `E`.
+pub(crate) fn primary_key_condition<E: EntityTrait>(key: ValueTuple) -> Condition {
+    E::PrimaryKey::iter()
+        .map(|pk| pk.into_column())
+        .zip(key)
+        .fold(Condition::all(), |cond, (column, value)| cond.add(column.eq(value)))
+}

@@ -1,0 +1,40 @@
+#![doc = include_str!("../../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod capture;
+mod config;
+mod context;
+mod entity;
+mod error;
+mod hooks;
+mod key;
+mod operation;
+mod record;
+pub mod schema;
+pub mod value;
+
+pub use config::{AuditConfig, config, configure};
+pub use context::{
+    AuditContext, clear_actor_provider, current_actor, current_context, set_actor_provider,
+    with_actor,
+};
+pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
+pub use error::AuditError;
+pub use hooks::AuditHooks;
+pub use key::record_id;
+pub use operation::Operation;
+pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
+
+#[cfg(feature = "derive")]
+pub use audit_derive::Audited;
+
+/// Re-exports for generated code; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::capture::{after_delete, after_save, before_delete, before_save};
+    pub use crate::value::decode_column;
+    pub use sea_orm;
+    pub use serde_json::Value as Json;
+    pub use sea_orm::prelude::async_trait::async_trait;
+}

@@ -1,0 +1,146 @@
+//! Writing audit rows: one multi-row `INSERT` per write, chunked under every backend's limits.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, DbBackend, Value};
+use serde_json::Value as Json;
+
+use crate::{AuditContext, AuditError, Operation, config};
+
+/// At most this many audit rows go in one `INSERT` (10 bind parameters each, far under
+/// SQLite's 32,766, PostgreSQL's 65,535 and MySQL's 65,535).
+const ROWS_PER_STATEMENT: usize = 500;
+/// A statement is cut early once its values pass this many bytes, to stay under
+/// MySQL's `max_allowed_packet` (16 MiB by default).
+const BYTES_PER_STATEMENT: usize = 4 << 20;
+
+/// What the rows of one write share: one changeset.
+#[derive(Clone, Debug)]
+pub(crate) struct Changeset {
+    pub id: String,
+    pub table: &'static str,
+    pub actor: Option<String>,
+    pub context: Option<Json>,
+    pub at: DateTime<Utc>,
+}
+
+impl Changeset {
+    /// A new changeset for `table`, stamped now, with the actor and context in force.
+    pub fn begin(table: &'static str, context: &AuditContext) -> Self {
+        Changeset {
+            id: uuid::Uuid::now_v7().to_string(),
+            table,
+            actor: context.actor_name().map(str::to_owned),
+            context: context.context_json(),
+            at: Utc::now().trunc_subsecs(6),
+        }
+    }
+}
+
+/// One audit row: one column of one record.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ColumnChange {
+    pub record_id: String,
+    pub operation: Operation,
+    pub column: &'static str,
+    pub old: Option<Json>,
+    pub new: Option<Json>,
+}
+
+impl ColumnChange {
+    fn approx_bytes(&self) -> usize {
+        let len = |v: &Option<Json>| v.as_ref().map_or(0, json_len);
+        64 + self.record_id.len() + self.column.len() + len(&self.old) + len(&self.new)
+    }
+}
+
+fn json_len(json: &Json) -> usize {
+    match json {
+        Json::String(s) => s.len() + 2,
+        Json::Array(items) => items.iter().map(json_len).sum::<usize>() + 2,
+        Json::Object(map) => map.iter().map(|(k, v)| k.len() + json_len(v) + 4).sum::<usize>() + 2,
+        _ => 8,
+    }
+}
+
+/// Writes the rows of one changeset through `db` (so inside the caller's transaction).
+pub(crate) async fn write<C: ConnectionTrait>(
+    db: &C,
+    changeset: &Changeset,
+    rows: &[ColumnChange],
+) -> Result<(), AuditError> {
+    let table = config::table_name();
+    let backend = db.get_database_backend();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && end - start < ROWS_PER_STATEMENT && (end == start || bytes < BYTES_PER_STATEMENT) {
+            bytes += rows[end].approx_bytes();
+            end += 1;
+        }
+        let statement = insert_statement(backend, &table, changeset, &rows[start..end]);
+        db.execute_raw(statement)
+            .await
+            .map_err(|source| AuditError::Write { table: table.clone(), source })?;
+        start = end;
+    }
+    Ok(())
+}
+
+fn insert_statement(
+    backend: DbBackend,
+    table: &str,
+    changeset: &Changeset,
+    rows: &[ColumnChange],
+) -> sea_orm::Statement {
+    let mut insert = Query::insert();
+    insert.into_table(Alias::new(table)).columns(
+        [
+            "changeset_id",
+            "table_name",
+            "record_id",
+            "operation",
+            "column_name",
+            "old_value",
+            "new_value",
+            "actor",
+            "changed_at",
+            "context",
+        ]
+        .map(Alias::new),
+    );
+    let at = time_value(backend, changeset.at);
+    let context = json_value(changeset.context.as_ref());
+    for row in rows {
+        insert.values_panic([
+            changeset.id.as_str().into(),
+            changeset.table.into(),
+            row.record_id.as_str().into(),
+            row.operation.as_str().into(),
+            row.column.into(),
+            json_value(row.old.as_ref()),
+            json_value(row.new.as_ref()),
+            changeset.actor.clone().into(),
+            at.clone(),
+            context.clone(),
+        ]
+        .map(sea_orm::sea_query::SimpleExpr::Value));
+    }
+    backend.build(&insert)
+}
+
+/// A JSON value as bound to the audit table: SQL NULL for `None`, text on SQLite and
+/// MySQL (whose JSON columns are text), `jsonb` on PostgreSQL.
+pub(crate) fn json_value(json: Option<&Json>) -> Value {
+    Value::Json(json.map(|j| Box::new(j.clone())))
+}
+
+/// A timestamp as bound to `changed_at`. SQLite stores text, so it gets one fixed-width
+/// format whose text order is time order.
+pub(crate) fn time_value(backend: DbBackend, at: DateTime<Utc>) -> Value {
+    match backend {
+        DbBackend::Sqlite => Value::String(Some(at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())),
+        _ => Value::ChronoDateTimeUtc(Some(at)),
+    }
+}

@@ -1,0 +1,183 @@
+//! The audit table: its DDL on each backend, created by one idempotent call.
+
+use sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::{AuditError, config};
+
+/// Options for [`create_audit_table_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditTableOptions {
+    /// Install triggers that reject every `UPDATE` and `DELETE` on the audit table,
+    /// making it append-only for every client of the database, not just this library.
+    pub append_only: bool,
+}
+
+impl AuditTableOptions {
+    /// Options with the append-only triggers turned on.
+    pub fn append_only() -> Self {
+        Self { append_only: true }
+    }
+}
+
+/// Creates the audit table (named by [`crate::config`], `audit_log` by default) and its
+/// indexes if they do not exist yet. Safe to call on every start.
+pub async fn create_audit_table<C: ConnectionTrait>(db: &C) -> Result<(), AuditError> {
+    create_audit_table_with(db, AuditTableOptions::default()).await
+}
+
+/// [`create_audit_table`] with options, e.g. append-only triggers.
+pub async fn create_audit_table_with<C: ConnectionTrait>(
+    db: &C,
+    options: AuditTableOptions,
+) -> Result<(), AuditError> {
+    let table = config::table_name();
+    for sql in audit_table_sql(db.get_database_backend(), &table, options) {
+        db.execute_unprepared(&sql)
+            .await
+            .map_err(|source| AuditError::Write { table: table.clone(), source })?;
+    }
+    Ok(())
+}
+
+/// The statements [`create_audit_table_with`] runs, for a migration tool of your own.
+pub fn audit_table_sql(backend: DbBackend, table: &str, options: AuditTableOptions) -> Vec<String> {
+    let mut sql = vec![create_table_sql(backend, table)];
+    // MySQL has no `CREATE INDEX IF NOT EXISTS`: there the indexes are part of `CREATE TABLE`.
+    if backend != DbBackend::MySql {
+        sql.extend(INDEXES.iter().map(|(suffix, columns)| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                quote(backend, &format!("{table}_{suffix}")),
+                quote(backend, table),
+                quoted_list(backend, columns)
+            )
+        }));
+    }
+    if options.append_only {
+        sql.extend(append_only_sql(backend, table));
+    }
+    sql
+}
+
+/// The indexes: a record's history, an actor's activity, a time range, a changeset, and one
+/// column's changes in a table.
+const INDEXES: [(&str, &[&str]); 5] = [
+    ("record", &["table_name", "record_id", "id"]),
+    ("actor", &["actor", "changed_at"]),
+    ("time", &["changed_at"]),
+    ("changeset", &["changeset_id"]),
+    ("column", &["table_name", "column_name", "changed_at"]),
+];
+
+fn quoted_list(backend: DbBackend, columns: &[&str]) -> String {
+    columns.iter().map(|c| quote(backend, c)).collect::<Vec<_>>().join(", ")
+}
+
+fn create_table_sql(backend: DbBackend, table: &str) -> String {
+    let t = quote(backend, table);
+    match backend {
+        DbBackend::Postgres => format!(
+            r#"CREATE TABLE IF NOT EXISTS {t} (
+                "id" BIGSERIAL PRIMARY KEY,
+                "changeset_id" VARCHAR(36) NOT NULL,
+                "table_name" VARCHAR(128) NOT NULL,
+                "record_id" VARCHAR(255) NOT NULL,
+                "operation" VARCHAR(6) NOT NULL CHECK ("operation" IN ('insert', 'update', 'delete')),
+                "column_name" VARCHAR(128) NOT NULL,
+                "old_value" JSONB,
+                "new_value" JSONB,
+                "actor" VARCHAR(255),
+                "changed_at" TIMESTAMPTZ NOT NULL,
+                "context" JSONB
+            )"#
+        ),
+        DbBackend::MySql => format!(
+            r#"CREATE TABLE IF NOT EXISTS {t} (
+                `id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                `changeset_id` VARCHAR(36) NOT NULL,
+                `table_name` VARCHAR(128) NOT NULL,
+                `record_id` VARCHAR(255) NOT NULL,
+                `operation` VARCHAR(6) NOT NULL CHECK (`operation` IN ('insert', 'update', 'delete')),
+                `column_name` VARCHAR(128) NOT NULL,
+                `old_value` LONGTEXT NULL CHECK (`old_value` IS NULL OR JSON_VALID(`old_value`)),
+                `new_value` LONGTEXT NULL CHECK (`new_value` IS NULL OR JSON_VALID(`new_value`)),
+                `actor` VARCHAR(255) NULL,
+                `changed_at` DATETIME(6) NOT NULL,
+                `context` LONGTEXT NULL CHECK (`context` IS NULL OR JSON_VALID(`context`)){indexes}
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"#,
+            indexes = INDEXES
+                .iter()
+                .map(|(suffix, columns)| format!(
+                    ",\n                INDEX `{table}_{suffix}` ({})",
+                    quoted_list(backend, columns)
+                ))
+                .collect::<String>()
+        ),
+        _ => format!(
+            r#"CREATE TABLE IF NOT EXISTS {t} (
+                "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+                "changeset_id" TEXT NOT NULL,
+                "table_name" TEXT NOT NULL,
+                "record_id" TEXT NOT NULL,
+                "operation" TEXT NOT NULL CHECK ("operation" IN ('insert', 'update', 'delete')),
+                "column_name" TEXT NOT NULL,
+                "old_value" TEXT CHECK ("old_value" IS NULL OR json_valid("old_value")),
+                "new_value" TEXT CHECK ("new_value" IS NULL OR json_valid("new_value")),
+                "actor" TEXT,
+                "changed_at" TEXT NOT NULL,
+                "context" TEXT CHECK ("context" IS NULL OR json_valid("context"))
+            )"#
+        ),
+    }
+}
+
+fn append_only_sql(backend: DbBackend, table: &str) -> Vec<String> {
+    let t = quote(backend, table);
+    let message = format!("{table} is append-only: audit rows cannot be updated or deleted");
+    match backend {
+        DbBackend::Postgres => {
+            let function = quote(backend, &format!("{table}_append_only"));
+            vec![
+                format!(
+                    "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS \
+                     $audit$ BEGIN RAISE EXCEPTION '{message}'; END $audit$"
+                ),
+                format!("DROP TRIGGER IF EXISTS {function} ON {t}"),
+                format!(
+                    "CREATE TRIGGER {function} BEFORE UPDATE OR DELETE ON {t} \
+                     FOR EACH ROW EXECUTE FUNCTION {function}()"
+                ),
+            ]
+        }
+        DbBackend::MySql => ["update", "delete"]
+            .iter()
+            .map(|op| {
+                let trigger = quote(backend, &format!("{table}_no_{op}"));
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {trigger} BEFORE {op} ON {t} FOR EACH ROW \
+                     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+                )
+            })
+            .collect(),
+        _ => ["update", "delete"]
+            .iter()
+            .map(|op| {
+                let trigger = quote(backend, &format!("{table}_no_{op}"));
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {trigger} BEFORE {op} ON {t} \
+                     BEGIN SELECT RAISE(ABORT, '{message}'); END"
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Quotes an identifier for `backend`. Names reaching here are validated by
+/// [`crate::configure`] (letters, digits, `_`), so no escaping is needed.
+fn quote(backend: DbBackend, name: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{name}`"),
+        _ => format!("\"{name}\""),
+    }
+}

@@ -1,0 +1,215 @@
+//! Parse stage: the derive input and its attributes as a small model. Collects every
+//! malformed attribute instead of stopping at the first.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+
+/// The `#[audit(...)]` keys a field may carry.
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub skip: Option<Span>,
+    pub redact: Option<Span>,
+}
+
+/// One column of the entity, in declaration order.
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub attrs: FieldAttrs,
+    pub primary_key: bool,
+}
+
+/// The `#[audit(...)]` keys the struct may carry.
+#[derive(Default)]
+pub struct StructAttrs {
+    pub table: Option<LitStr>,
+    pub skip_timestamps: bool,
+    pub hooks: bool,
+}
+
+/// What the derive was given.
+pub enum Input<'a> {
+    /// A `Model` struct with named fields.
+    Model {
+        ident: &'a Ident,
+        attrs: StructAttrs,
+        fields: Vec<Field<'a>>,
+    },
+    /// The `ModelEx` twin that `#[sea_orm::model]` copies our derive onto: nothing to do.
+    ModelEx,
+}
+
+/// Collects errors; reports all of them at once.
+#[derive(Default)]
+pub struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.0.push(syn::Error::new(span, message));
+    }
+
+    pub fn add(&mut self, error: syn::Error) {
+        self.0.push(error);
+    }
+
+    pub fn finish(self) -> Result<(), syn::Error> {
+        let mut errors = self.0.into_iter();
+        let Some(mut first) = errors.next() else {
+            return Ok(());
+        };
+        first.extend(errors);
+        Err(first)
+    }
+}
+
+impl<'a> Input<'a> {
+    pub fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Option<Input<'a>> {
+        if input.ident == "ModelEx" {
+            return Some(Input::ModelEx);
+        }
+        let named = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => named,
+                other => {
+                    errors.push(
+                        other.span(),
+                        "`#[derive(Audited)]` needs a struct with named fields, like a SeaORM `Model`",
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(data) => {
+                errors.push(
+                    data.enum_token.span,
+                    "`#[derive(Audited)]` goes on a SeaORM `Model` struct, not on an enum",
+                );
+                return None;
+            }
+            Data::Union(data) => {
+                errors.push(
+                    data.union_token.span,
+                    "`#[derive(Audited)]` goes on a SeaORM `Model` struct, not on a union",
+                );
+                return None;
+            }
+        };
+        let attrs = struct_attrs(input, errors);
+        let fields = named
+            .named
+            .iter()
+            .filter_map(|field| {
+                let sea_orm = sea_orm_field(field, errors);
+                (!sea_orm.ignore).then(|| Field {
+                    ident: field.ident.as_ref().expect("named field"),
+                    ty: &field.ty,
+                    attrs: field_attrs(field, errors),
+                    primary_key: sea_orm.primary_key,
+                })
+            })
+            .collect();
+        Some(Input::Model { ident: &input.ident, attrs, fields })
+    }
+}
+
+fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
+    let mut attrs = StructAttrs::default();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("audit")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let span = meta.path.span();
+            match key.as_str() {
+                "table" => {
+                    let value: LitStr = meta.value()?.parse()?;
+                    if attrs.table.replace(value).is_some() {
+                        errors.push(span, "duplicate `#[audit(table)]`");
+                    }
+                }
+                "skip_timestamps" => set_flag(&mut attrs.skip_timestamps, span, &key, errors),
+                "hooks" => set_flag(&mut attrs.hooks, span, &key, errors),
+                "skip" | "redact" => errors.push(
+                    span,
+                    format!("`#[audit({key})]` goes on a field, not on the struct"),
+                ),
+                _ => errors.push(
+                    span,
+                    format!(
+                        "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
+                         `skip_timestamps` or `hooks`"
+                    ),
+                ),
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.add(error);
+        }
+    }
+    attrs
+}
+
+fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
+    let mut attrs = FieldAttrs::default();
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("audit")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let span = meta.path.span();
+            let slot = match key.as_str() {
+                "skip" => &mut attrs.skip,
+                "redact" => &mut attrs.redact,
+                _ => {
+                    errors.push(
+                        span,
+                        format!("unknown `#[audit]` key `{key}` on a field: expected `skip` or `redact`"),
+                    );
+                    return Ok(());
+                }
+            };
+            if slot.replace(span).is_some() {
+                errors.push(span, format!("duplicate `#[audit({key})]`"));
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.add(error);
+        }
+    }
+    attrs
+}
+
+fn set_flag(flag: &mut bool, span: Span, key: &str, errors: &mut Errors) {
+    if std::mem::replace(flag, true) {
+        errors.push(span, format!("duplicate `#[audit({key})]`"));
+    }
+}
+
+/// The little we read of `#[sea_orm(...)]` on a field; everything else is SeaORM's.
+#[derive(Default)]
+struct SeaOrmField {
+    primary_key: bool,
+    ignore: bool,
+}
+
+fn sea_orm_field(field: &syn::Field, errors: &mut Errors) -> SeaOrmField {
+    let mut found = SeaOrmField::default();
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("sea_orm")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("primary_key") {
+                found.primary_key = true;
+            } else if meta.path.is_ident("ignore") {
+                found.ignore = true;
+            }
+            // Skip the key's value or arguments, whatever their form.
+            if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _: proc_macro2::Group = meta.input.parse()?;
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.add(error);
+        }
+    }
+    found
+}

@@ -1,0 +1,151 @@
+//! Expansion: turns a checked model into code. Never fails.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::DeriveInput;
+
+use crate::ast::{Errors, Field, Input, StructAttrs};
+use crate::valid;
+
+const TIMESTAMP_FIELDS: [&str; 2] = ["created_at", "updated_at"];
+
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let parsed = Input::from_syn(input, &mut errors);
+    if let Some(parsed) = &parsed {
+        valid::check(parsed, &mut errors);
+    }
+    if let Err(error) = errors.finish() {
+        return error.to_compile_error();
+    }
+    match parsed {
+        Some(Input::Model { attrs, fields, .. }) => expand(&attrs, &fields),
+        _ => TokenStream::new(),
+    }
+}
+
+fn expand(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream {
+    let behavior = behavior_impl(attrs.hooks);
+    let audited = audited_entity_impl(attrs, fields);
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #behavior
+            #audited
+        };
+    }
+}
+
+fn behavior_impl(hooks: bool) -> TokenStream {
+    let p = quote!(::audit_core::__private);
+    let orm = quote!(#p::sea_orm);
+    let (new, user_before_save, user_after_save, user_before_delete, user_after_delete) = if hooks {
+        let h = quote!(<Self as ::audit_core::AuditHooks>);
+        (
+            quote!(fn new() -> Self { #h::new() }),
+            quote!(let am = #h::before_save(am, db, insert).await?;),
+            quote!(let model = #h::after_save(model, db, insert).await?;),
+            quote!(let am = #h::before_delete(am, db).await?;),
+            quote!(let am = #h::after_delete(am, db).await?;),
+        )
+    } else {
+        Default::default()
+    };
+    quote! {
+        #[#p::async_trait]
+        impl #orm::ActiveModelBehavior for ActiveModel {
+            #new
+
+            async fn before_save<C>(self, db: &C, insert: bool) -> ::core::result::Result<Self, #orm::DbErr>
+            where
+                C: #orm::ConnectionTrait,
+            {
+                let am = self;
+                #user_before_save
+                #p::before_save::<Entity, C>(am, db, insert).await
+            }
+
+            async fn after_save<C>(
+                model: Model,
+                db: &C,
+                insert: bool,
+            ) -> ::core::result::Result<Model, #orm::DbErr>
+            where
+                C: #orm::ConnectionTrait,
+            {
+                #p::after_save::<Entity, C>(&model, db, insert).await?;
+                #user_after_save
+                ::core::result::Result::Ok(model)
+            }
+
+            async fn before_delete<C>(self, db: &C) -> ::core::result::Result<Self, #orm::DbErr>
+            where
+                C: #orm::ConnectionTrait,
+            {
+                let am = self;
+                #user_before_delete
+                #p::before_delete::<Entity, C>(am, db).await
+            }
+
+            async fn after_delete<C>(self, db: &C) -> ::core::result::Result<Self, #orm::DbErr>
+            where
+                C: #orm::ConnectionTrait,
+            {
+                #p::after_delete::<Entity, C>(&self, db).await?;
+                let am = self;
+                #user_after_delete
+                ::core::result::Result::Ok(am)
+            }
+        }
+    }
+}
+
+fn audited_entity_impl(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream {
+    let p = quote!(::audit_core::__private);
+    let orm = quote!(#p::sea_orm);
+    let table = match &attrs.table {
+        Some(label) => quote!(#label),
+        None => quote!(#orm::EntityName::table_name(&Entity)),
+    };
+    let policies = fields.iter().map(|field| {
+        let timestamp = attrs.skip_timestamps
+            && TIMESTAMP_FIELDS.contains(&field.ident.to_string().trim_start_matches("r#"));
+        if field.attrs.skip.is_some() || timestamp {
+            quote!(::audit_core::ColumnPolicy::Skip)
+        } else if field.attrs.redact.is_some() {
+            quote!(::audit_core::ColumnPolicy::Redact)
+        } else {
+            quote!(::audit_core::ColumnPolicy::Record)
+        }
+    });
+    let decoders = fields.iter().enumerate().map(|(index, field)| {
+        let ty = field.ty;
+        quote!(#index => #p::decode_column::<#ty>(table, column_name, json),)
+    });
+    let count = fields.len();
+    quote! {
+        impl ::audit_core::AuditedEntity for Entity {
+            fn audit_table() -> &'static str {
+                #table
+            }
+
+            fn column_policy(column: &Column) -> ::audit_core::ColumnPolicy {
+                // `Column`'s variants follow the model's fields in order (ignored fields aside).
+                const POLICIES: [::audit_core::ColumnPolicy; #count] = [#(#policies),*];
+                POLICIES[*column as usize]
+            }
+
+            fn decode_value(
+                column: &Column,
+                json: &#p::Json,
+            ) -> ::core::result::Result<#orm::Value, ::audit_core::AuditError> {
+                let table = <Self as ::audit_core::AuditedEntity>::audit_table();
+                let column_name = #orm::IdenStatic::as_str(column);
+                match *column as usize {
+                    #(#decoders)*
+                    _ => ::core::unreachable!("`Column` has one variant per audited field"),
+                }
+            }
+        }
+    }
+}

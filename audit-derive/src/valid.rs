@@ -1,0 +1,41 @@
+//! Validation: the only stage that makes user errors. Checks every rule, reports all.
+
+use crate::ast::{Errors, Input};
+
+pub fn check(input: &Input<'_>, errors: &mut Errors) {
+    let Input::Model { ident, attrs, fields } = input else {
+        return;
+    };
+    if !fields.iter().any(|f| f.primary_key) {
+        errors.push(
+            ident.span(),
+            "`#[derive(Audited)]` needs a field marked `#[sea_orm(primary_key)]` to identify audited records",
+        );
+    }
+    for field in fields {
+        if let (Some(_), Some(redact)) = (field.attrs.skip, field.attrs.redact) {
+            errors.push(
+                redact,
+                format!(
+                    "field `{}` cannot be both `#[audit(skip)]` and `#[audit(redact)]`: skip leaves it out of \
+                     the trail, redact records the change without its values; pick one",
+                    field.ident
+                ),
+            );
+        }
+        if field.primary_key && let Some(span) = field.attrs.skip.or(field.attrs.redact) {
+            errors.push(
+                span,
+                format!(
+                    "primary key `{}` identifies audited records and cannot be skipped or redacted",
+                    field.ident
+                ),
+            );
+        }
+    }
+    if let Some(table) = &attrs.table
+        && table.value().trim().is_empty()
+    {
+        errors.push(table.span(), "`#[audit(table = \"...\")]` needs a non-empty name");
+    }
+}

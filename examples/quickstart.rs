@@ -1,0 +1,107 @@
+//! Quickstart: audit an `account` table on SQLite, with no setup.
+//!
+//! `cargo run --example quickstart` creates the schema in memory, writes as two actors and
+//! prints the audit trail.
+
+use audit_core::{Audited, AuditContext};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, Database, Schema, TransactionTrait};
+
+mod account {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "account")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub owner: String,
+        pub balance: i64,
+        #[audit(redact)]
+        pub password_hash: String,
+        #[audit(skip)]
+        pub last_seen_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let db = Database::connect("sqlite::memory:").await?;
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(account::Entity)).await?;
+    audit_core::create_audit_table(&db).await?;
+
+    // Alice opens an account, in a transaction: the audit rows commit with it.
+    let id = audit_core::with_actor("alice", async {
+        let txn = db.begin().await?;
+        let created = account::ActiveModel {
+            owner: Set("alice".into()),
+            balance: Set(100),
+            password_hash: Set("$argon2id$v=19$secret".into()),
+            last_seen_at: Set(Some(chrono::Utc::now())),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(created.id)
+    })
+    .await?;
+
+    // Bob, from the back office, corrects the balance and rotates the password.
+    AuditContext::new()
+        .actor("bob")
+        .request_id("req-7")
+        .reason("ticket #42")
+        .scope(async {
+            let mut account: account::ActiveModel =
+                account::Entity::find_by_id(id).one(&db).await?.expect("created above").into();
+            account.balance = Set(250);
+            account.password_hash = Set("$argon2id$v=19$rotated".into());
+            account.last_seen_at = Set(Some(chrono::Utc::now()));
+            account.update(&db).await?;
+            Ok::<_, DbErr>(())
+        })
+        .await?;
+
+    // Alice closes it.
+    audit_core::with_actor("alice", async {
+        account::Entity::delete_by_id(id).exec(&db).await?; // bypasses hooks: not audited
+        Ok::<_, DbErr>(())
+    })
+    .await?;
+
+    print_trail(&db).await?;
+    Ok(())
+}
+
+async fn print_trail(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT changed_at, actor, operation, column_name, old_value, new_value FROM audit_log ORDER BY id",
+        ))
+        .await?;
+    println!("{:<27} {:<6} {:<9} {:<14} change", "time (UTC)", "actor", "operation", "column");
+    for row in rows {
+        let at: String = row.try_get("", "changed_at")?;
+        let actor: Option<String> = row.try_get("", "actor")?;
+        let op: String = row.try_get("", "operation")?;
+        let column: String = row.try_get("", "column_name")?;
+        let old: Option<String> = row.try_get("", "old_value")?;
+        let new: Option<String> = row.try_get("", "new_value")?;
+        println!(
+            "{:<27} {:<6} {:<9} {:<14} {} -> {}",
+            at,
+            actor.unwrap_or_default(),
+            op,
+            column,
+            old.as_deref().unwrap_or("∅"),
+            new.as_deref().unwrap_or("∅")
+        );
+    }
+    Ok(())
+}
