@@ -3,7 +3,7 @@
 //! `cargo run --example quickstart` creates the schema in memory, writes as two actors and
 //! prints the audit trail.
 
-use audit_core::{Audited, AuditContext};
+use audit_core::{AuditContext, Audited};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, Database, Schema, TransactionTrait};
 
@@ -31,7 +31,8 @@ mod account {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = Database::connect("sqlite::memory:").await?;
     let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(account::Entity)).await?;
+    db.execute(&schema.create_table_from_entity(account::Entity))
+        .await?;
     audit_core::create_audit_table(&db).await?;
 
     // Alice opens an account, in a transaction: the audit rows commit with it.
@@ -57,8 +58,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .request_id("req-7")
         .reason("ticket #42")
         .scope(async {
-            let mut account: account::ActiveModel =
-                account::Entity::find_by_id(id).one(&db).await?.expect("created above").into();
+            let mut account: account::ActiveModel = account::Entity::find_by_id(id)
+                .one(&db)
+                .await?
+                .expect("created above")
+                .into();
             account.balance = Set(250);
             account.password_hash = Set("$argon2id$v=19$rotated".into());
             account.last_seen_at = Set(Some(chrono::Utc::now()));
@@ -85,7 +89,10 @@ async fn print_trail(db: &DatabaseConnection) -> Result<(), DbErr> {
             "SELECT changed_at, actor, operation, column_name, old_value, new_value FROM audit_log ORDER BY id",
         ))
         .await?;
-    println!("{:<27} {:<6} {:<9} {:<14} change", "time (UTC)", "actor", "operation", "column");
+    println!(
+        "{:<27} {:<6} {:<9} {:<14} change",
+        "time (UTC)", "actor", "operation", "column"
+    );
     for row in rows {
         let at: String = row.try_get("", "changed_at")?;
         let actor: Option<String> = row.try_get("", "actor")?;

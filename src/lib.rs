@@ -32,7 +32,9 @@ impl Backend {
     pub fn url(self) -> Option<String> {
         match self {
             Backend::Sqlite => Some("sqlite::memory:".to_owned()),
-            Backend::Postgres => std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()),
+            Backend::Postgres => std::env::var(POSTGRES_URL_VAR)
+                .ok()
+                .filter(|u| !u.is_empty()),
             Backend::MySql => std::env::var(MYSQL_URL_VAR).ok().filter(|u| !u.is_empty()),
         }
     }
@@ -89,7 +91,11 @@ impl FreshDb {
         let Some(url) = backend.url() else {
             eprintln!(
                 "skipped on {backend:?}: set {} to run it",
-                if backend == Backend::Postgres { POSTGRES_URL_VAR } else { MYSQL_URL_VAR }
+                if backend == Backend::Postgres {
+                    POSTGRES_URL_VAR
+                } else {
+                    MYSQL_URL_VAR
+                }
             );
             return Ok(None);
         };
@@ -99,17 +105,25 @@ impl FreshDb {
                 let dir = std::env::temp_dir().join(&name);
                 std::fs::create_dir_all(&dir).map_err(|e| DbErr::Custom(e.to_string()))?;
                 let file = dir.join("test.db");
-                (format!("sqlite://{}?mode=rwc", file.display()), Some(TempDir(dir)), None)
+                (
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                    Some(TempDir(dir)),
+                    None,
+                )
             }
             Backend::Postgres => {
                 let admin = Database::connect(&url).await?;
-                admin.execute_unprepared(&format!("CREATE SCHEMA \"{name}\"")).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
+                    .await?;
                 admin.close().await?;
                 (url.clone(), None, Some(name.clone()))
             }
             Backend::MySql => {
                 let admin = Database::connect(&url).await?;
-                admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+                    .await?;
                 admin.close().await?;
                 let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
                 (format!("{base}/{name}"), None, None)
@@ -122,10 +136,18 @@ impl FreshDb {
         }
         let db = Database::connect(options).await?;
         if backend == Backend::Sqlite {
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
-                .await?;
+            db.execute_unprepared(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+            )
+            .await?;
         }
-        Ok(Some(FreshDb { db, backend, name, admin_url: url, _dir: dir }))
+        Ok(Some(FreshDb {
+            db,
+            backend,
+            name,
+            admin_url: url,
+            _dir: dir,
+        }))
     }
 
     /// Drops the fresh schema or database.

@@ -9,7 +9,9 @@ use sea_orm::{ActiveModelTrait, EntityTrait, ModelTrait, TransactionTrait};
 use serde_json::json;
 
 async fn insert_update_delete(backend: Backend) {
-    let Some(fresh) = setup(backend, 1).await else { return };
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
     let db = &fresh.db;
 
     let created = audit_core::with_actor("alice", new_account("alice", 100).insert(db))
@@ -17,14 +19,29 @@ async fn insert_update_delete(backend: Backend) {
         .unwrap();
     let rows = audit_rows(db).await.unwrap();
     let columns: Vec<_> = rows.iter().map(|r| r.column_name.as_str()).collect();
-    assert_eq!(columns, ["id", "owner", "balance", "note", "password_hash"], "{backend:?}");
-    assert!(rows.iter().all(|r| r.operation == "insert" && r.old_value.is_none()));
+    assert_eq!(
+        columns,
+        ["id", "owner", "balance", "note", "password_hash"],
+        "{backend:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.operation == "insert" && r.old_value.is_none())
+    );
     assert!(rows.iter().all(|r| r.actor.as_deref() == Some("alice")));
     assert!(rows.iter().all(|r| r.changeset_id == rows[0].changeset_id));
     assert_eq!(rows[0].record_id, created.id.to_string());
     assert_eq!(rows[1].new_value, Some(json!("alice")));
-    assert_eq!(rows[2].new_value, Some(json!(100)), "a number stays a number");
-    assert_eq!(rows[3].new_value, Some(json!(null)), "JSON null where the value was NULL");
+    assert_eq!(
+        rows[2].new_value,
+        Some(json!(100)),
+        "a number stays a number"
+    );
+    assert_eq!(
+        rows[3].new_value,
+        Some(json!(null)),
+        "JSON null where the value was NULL"
+    );
     assert_eq!(rows[4].new_value, Some(json!(audit_core::REDACTED)));
 
     // An update records only what changed, with the old value read from the database.
@@ -44,28 +61,49 @@ async fn insert_update_delete(backend: Backend) {
     let update: Vec<_> = rows.iter().filter(|r| r.operation == "update").collect();
     let changed: Vec<_> = update
         .iter()
-        .map(|r| (r.column_name.as_str(), r.old_value.clone(), r.new_value.clone()))
+        .map(|r| {
+            (
+                r.column_name.as_str(),
+                r.old_value.clone(),
+                r.new_value.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         changed,
         [
             ("balance", Some(json!(100)), Some(json!(250))),
             ("note", Some(json!(null)), Some(json!("raise"))),
-            ("password_hash", Some(json!("[redacted]")), Some(json!("[redacted]"))),
+            (
+                "password_hash",
+                Some(json!("[redacted]")),
+                Some(json!("[redacted]"))
+            ),
         ],
         "{backend:?}"
     );
     assert!(update.iter().all(|r| r.actor.as_deref() == Some("bob")));
-    assert_eq!(update[0].context, Some(json!({"request_id": "req-1", "reason": "ticket"})));
+    assert_eq!(
+        update[0].context,
+        Some(json!({"request_id": "req-1", "reason": "ticket"}))
+    );
     assert_ne!(update[0].changeset_id, rows[0].changeset_id);
 
     // An update that changes nothing records nothing.
-    let current = account::Entity::find_by_id(created.id).one(db).await.unwrap().unwrap();
+    let current = account::Entity::find_by_id(created.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     let mut same: account::ActiveModel = current.clone().into();
     same.balance = Set(current.balance);
     same.reset(account::Column::Balance);
     same.update(db).await.unwrap();
-    assert_eq!(audit_rows(db).await.unwrap().len(), rows.len(), "no rows for a no-op update");
+    assert_eq!(
+        audit_rows(db).await.unwrap().len(),
+        rows.len(),
+        "no rows for a no-op update"
+    );
 
     // A delete records every audited column's old value.
     current.delete(db).await.unwrap();
@@ -93,7 +131,9 @@ async fn insert_update_delete_mysql() {
 }
 
 async fn failed_update_leaves_no_row(backend: Backend) {
-    let Some(fresh) = setup(backend, 1).await else { return };
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
     let db = &fresh.db;
     new_account("a", 1).insert(db).await.unwrap();
     let b = new_account("b", 2).insert(db).await.unwrap();
@@ -103,7 +143,11 @@ async fn failed_update_leaves_no_row(backend: Backend) {
     let mut am: account::ActiveModel = b.clone().into();
     am.owner = Set("a".into());
     assert!(am.clone().update(db).await.is_err());
-    assert_eq!(audit_rows(db).await.unwrap().len(), before, "{backend:?}: outside a transaction");
+    assert_eq!(
+        audit_rows(db).await.unwrap().len(),
+        before,
+        "{backend:?}: outside a transaction"
+    );
 
     // Inside one, the failed statement leaves no row even if the transaction commits.
     let txn = db.begin().await.unwrap();
@@ -113,7 +157,11 @@ async fn failed_update_leaves_no_row(backend: Backend) {
     } else {
         txn.commit().await.unwrap();
     }
-    assert_eq!(audit_rows(db).await.unwrap().len(), before, "{backend:?}: inside a transaction");
+    assert_eq!(
+        audit_rows(db).await.unwrap().len(),
+        before,
+        "{backend:?}: inside a transaction"
+    );
     fresh.cleanup().await.unwrap();
 }
 

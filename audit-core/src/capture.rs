@@ -13,8 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, Iterable, ModelTrait,
-    QueryFilter, QuerySelect,
+    ActiveModelTrait, ConnectionTrait, DbErr, Iterable, ModelTrait, QueryFilter, QuerySelect,
 };
 
 use crate::entity::{AuditedEntity, ColumnPolicy, REDACTED};
@@ -23,7 +22,11 @@ use crate::record::{self, Changeset, ColumnChange};
 use crate::{AuditError, Operation, config, current_context};
 
 /// Hook: runs before `insert`, `update` and `save`.
-pub async fn before_save<E, C>(am: E::ActiveModel, db: &C, insert: bool) -> Result<E::ActiveModel, DbErr>
+pub async fn before_save<E, C>(
+    am: E::ActiveModel,
+    db: &C,
+    insert: bool,
+) -> Result<E::ActiveModel, DbErr>
 where
     E: AuditedEntity,
     C: ConnectionTrait,
@@ -144,7 +147,9 @@ async fn write<E: AuditedEntity, C: ConnectionTrait>(
         return Ok(());
     }
     let changeset = Changeset::begin(E::audit_table(), &current_context());
-    record::write(db, &changeset, &changes).await.map_err(DbErr::from)
+    record::write(db, &changeset, &changes)
+        .await
+        .map_err(DbErr::from)
 }
 
 /// Mock connections replay canned results; audit statements would consume them.
@@ -160,7 +165,9 @@ pub(crate) fn is_transaction<C>() -> bool {
 
 pub(crate) fn check_transaction<E: AuditedEntity, C>() -> Result<(), AuditError> {
     if config::config().require_transaction && !is_transaction::<C>() {
-        return Err(AuditError::NotInTransaction { table: E::audit_table().to_owned() });
+        return Err(AuditError::NotInTransaction {
+            table: E::audit_table().to_owned(),
+        });
     }
     Ok(())
 }
@@ -193,7 +200,11 @@ const STASH_TTL: Duration = Duration::from_secs(600);
 const STASH_SWEEP_AT: usize = 1024;
 
 fn stash_key<E: 'static, C>(db: &C, record_id: String) -> StashKey {
-    (std::ptr::from_ref(db) as usize, TypeId::of::<E>(), record_id)
+    (
+        std::ptr::from_ref(db) as usize,
+        TypeId::of::<E>(),
+        record_id,
+    )
 }
 
 fn stash<E: AuditedEntity, C>(db: &C, record_id: String, old: E::Model) {

@@ -37,7 +37,11 @@ pub trait AuditHooks: ActiveModelTrait + Send {
     }
 
     /// Runs after `insert`, `update` and `save`, after the audit rows are written.
-    async fn after_save<C>(model: ModelOf<Self>, db: &C, insert: bool) -> Result<ModelOf<Self>, DbErr>
+    async fn after_save<C>(
+        model: ModelOf<Self>,
+        db: &C,
+        insert: bool,
+    ) -> Result<ModelOf<Self>, DbErr>
     where
         C: ConnectionTrait,
     {

@@ -23,5 +23,7 @@ pub(crate) fn primary_key_condition<E: EntityTrait>(key: ValueTuple) -> Conditio
     E::PrimaryKey::iter()
         .map(|pk| pk.into_column())
         .zip(key)
-        .fold(Condition::all(), |cond, (column, value)| cond.add(column.eq(value)))
+        .fold(Condition::all(), |cond, (column, value)| {
+            cond.add(column.eq(value))
+        })
 }

@@ -35,6 +35,6 @@ pub mod __private {
     pub use crate::capture::{after_delete, after_save, before_delete, before_save};
     pub use crate::value::decode_column;
     pub use sea_orm;
-    pub use serde_json::Value as Json;
     pub use sea_orm::prelude::async_trait::async_trait;
+    pub use serde_json::Value as Json;
 }

@@ -58,7 +58,12 @@ fn json_len(json: &Json) -> usize {
     match json {
         Json::String(s) => s.len() + 2,
         Json::Array(items) => items.iter().map(json_len).sum::<usize>() + 2,
-        Json::Object(map) => map.iter().map(|(k, v)| k.len() + json_len(v) + 4).sum::<usize>() + 2,
+        Json::Object(map) => {
+            map.iter()
+                .map(|(k, v)| k.len() + json_len(v) + 4)
+                .sum::<usize>()
+                + 2
+        }
         _ => 8,
     }
 }
@@ -75,14 +80,20 @@ pub(crate) async fn write<C: ConnectionTrait>(
     while start < rows.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < rows.len() && end - start < ROWS_PER_STATEMENT && (end == start || bytes < BYTES_PER_STATEMENT) {
+        while end < rows.len()
+            && end - start < ROWS_PER_STATEMENT
+            && (end == start || bytes < BYTES_PER_STATEMENT)
+        {
             bytes += rows[end].approx_bytes();
             end += 1;
         }
         let statement = insert_statement(backend, &table, changeset, &rows[start..end]);
         db.execute_raw(statement)
             .await
-            .map_err(|source| AuditError::Write { table: table.clone(), source })?;
+            .map_err(|source| AuditError::Write {
+                table: table.clone(),
+                source,
+            })?;
         start = end;
     }
     Ok(())
@@ -113,19 +124,21 @@ fn insert_statement(
     let at = time_value(backend, changeset.at);
     let context = json_value(changeset.context.as_ref());
     for row in rows {
-        insert.values_panic([
-            changeset.id.as_str().into(),
-            changeset.table.into(),
-            row.record_id.as_str().into(),
-            row.operation.as_str().into(),
-            row.column.into(),
-            json_value(row.old.as_ref()),
-            json_value(row.new.as_ref()),
-            changeset.actor.clone().into(),
-            at.clone(),
-            context.clone(),
-        ]
-        .map(sea_orm::sea_query::SimpleExpr::Value));
+        insert.values_panic(
+            [
+                changeset.id.as_str().into(),
+                changeset.table.into(),
+                row.record_id.as_str().into(),
+                row.operation.as_str().into(),
+                row.column.into(),
+                json_value(row.old.as_ref()),
+                json_value(row.new.as_ref()),
+                changeset.actor.clone().into(),
+                at.clone(),
+                context.clone(),
+            ]
+            .map(sea_orm::sea_query::SimpleExpr::Value),
+        );
     }
     backend.build(&insert)
 }

@@ -35,7 +35,10 @@ pub async fn create_audit_table_with<C: ConnectionTrait>(
     for sql in audit_table_sql(db.get_database_backend(), &table, options) {
         db.execute_unprepared(&sql)
             .await
-            .map_err(|source| AuditError::Write { table: table.clone(), source })?;
+            .map_err(|source| AuditError::Write {
+                table: table.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -71,7 +74,11 @@ const INDEXES: [(&str, &[&str]); 5] = [
 ];
 
 fn quoted_list(backend: DbBackend, columns: &[&str]) -> String {
-    columns.iter().map(|c| quote(backend, c)).collect::<Vec<_>>().join(", ")
+    columns
+        .iter()
+        .map(|c| quote(backend, c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn create_table_sql(backend: DbBackend, table: &str) -> String {

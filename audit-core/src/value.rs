@@ -55,7 +55,8 @@ pub fn decode<T: ValueType>(json: &Json) -> Result<Value, String> {
         return Ok(null_of(&kind));
     }
     let value = decode_as(&kind, json)?;
-    T::try_from(value.clone()).map_err(|_| format!("{json} is not a valid value of this column"))?;
+    T::try_from(value.clone())
+        .map_err(|_| format!("{json} is not a valid value of this column"))?;
     Ok(value)
 }
 
@@ -76,7 +77,10 @@ fn decode_as(kind: &ArrayType, json: &Json) -> Result<Value, String> {
     if json.is_null() && !matches!(kind, ArrayType::Json) {
         return Err("null is not a valid value of this non-nullable column".to_owned());
     }
-    let text = || json.as_str().ok_or_else(|| format!("expected a string, found {json}"));
+    let text = || {
+        json.as_str()
+            .ok_or_else(|| format!("expected a string, found {json}"))
+    };
     let parse_err = |e: &dyn std::fmt::Display| format!("cannot parse {json}: {e}");
     Ok(match kind {
         ArrayType::Bool => Value::Bool(Some(json.as_bool().ok_or("expected a boolean")?)),
@@ -101,8 +105,12 @@ fn decode_as(kind: &ArrayType, json: &Json) -> Result<Value, String> {
         }
         ArrayType::Bytes => Value::Bytes(Some(unhex(text()?)?)),
         ArrayType::Json => Value::Json(Some(Box::new(json.clone()))),
-        ArrayType::ChronoDate => Value::ChronoDate(Some(text()?.parse().map_err(|e| parse_err(&e))?)),
-        ArrayType::ChronoTime => Value::ChronoTime(Some(text()?.parse().map_err(|e| parse_err(&e))?)),
+        ArrayType::ChronoDate => {
+            Value::ChronoDate(Some(text()?.parse().map_err(|e| parse_err(&e))?))
+        }
+        ArrayType::ChronoTime => {
+            Value::ChronoTime(Some(text()?.parse().map_err(|e| parse_err(&e))?))
+        }
         ArrayType::ChronoDateTime => {
             Value::ChronoDateTime(Some(text()?.parse().map_err(|e| parse_err(&e))?))
         }
@@ -113,7 +121,8 @@ fn decode_as(kind: &ArrayType, json: &Json) -> Result<Value, String> {
             Value::ChronoDateTimeLocal(Some(text()?.parse().map_err(|e| parse_err(&e))?))
         }
         ArrayType::ChronoDateTimeWithTimeZone => {
-            let parsed = chrono::DateTime::parse_from_rfc3339(text()?).map_err(|e| parse_err(&e))?;
+            let parsed =
+                chrono::DateTime::parse_from_rfc3339(text()?).map_err(|e| parse_err(&e))?;
             Value::ChronoDateTimeWithTimeZone(Some(parsed))
         }
         ArrayType::Uuid => Value::Uuid(Some(text()?.parse().map_err(|e| parse_err(&e))?)),
@@ -193,14 +202,16 @@ where
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return Err(format!("{text:?} is not hex-encoded bytes"));
     }
     (0..text.len())

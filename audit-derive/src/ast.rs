@@ -108,7 +108,11 @@ impl<'a> Input<'a> {
                 })
             })
             .collect();
-        Some(Input::Model { ident: &input.ident, attrs, fields })
+        Some(Input::Model {
+            ident: &input.ident,
+            attrs,
+            fields,
+        })
     }
 }
 
@@ -116,7 +120,11 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
     let mut attrs = StructAttrs::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("audit")) {
         let result = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let span = meta.path.span();
             match key.as_str() {
                 "table" => {
@@ -152,7 +160,11 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
     let mut attrs = FieldAttrs::default();
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("audit")) {
         let result = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let span = meta.path.span();
             let slot = match key.as_str() {
                 "skip" => &mut attrs.skip,
@@ -160,7 +172,9 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
                 _ => {
                     errors.push(
                         span,
-                        format!("unknown `#[audit]` key `{key}` on a field: expected `skip` or `redact`"),
+                        format!(
+                            "unknown `#[audit]` key `{key}` on a field: expected `skip` or `redact`"
+                        ),
                     );
                     return Ok(());
                 }

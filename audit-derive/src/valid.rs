@@ -3,7 +3,12 @@
 use crate::ast::{Errors, Input};
 
 pub fn check(input: &Input<'_>, errors: &mut Errors) {
-    let Input::Model { ident, attrs, fields } = input else {
+    let Input::Model {
+        ident,
+        attrs,
+        fields,
+    } = input
+    else {
         return;
     };
     if !fields.iter().any(|f| f.primary_key) {
@@ -23,7 +28,9 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
                 ),
             );
         }
-        if field.primary_key && let Some(span) = field.attrs.skip.or(field.attrs.redact) {
+        if field.primary_key
+            && let Some(span) = field.attrs.skip.or(field.attrs.redact)
+        {
             errors.push(
                 span,
                 format!(
@@ -36,6 +43,9 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
     if let Some(table) = &attrs.table
         && table.value().trim().is_empty()
     {
-        errors.push(table.span(), "`#[audit(table = \"...\")]` needs a non-empty name");
+        errors.push(
+            table.span(),
+            "`#[audit(table = \"...\")]` needs a non-empty name",
+        );
     }
 }

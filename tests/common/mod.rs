@@ -9,9 +9,13 @@ use serde_json::Value as Json;
 /// A fresh database on `backend` with the audit table and `account` created, or `None`
 /// (the skip is printed) when that backend's URL is unset.
 pub async fn setup(backend: Backend, max_connections: u32) -> Option<FreshDb> {
-    let fresh = FreshDb::connect(backend, max_connections).await.expect("connect");
+    let fresh = FreshDb::connect(backend, max_connections)
+        .await
+        .expect("connect");
     let fresh = fresh?;
-    audit_core::create_audit_table(&fresh.db).await.expect("create audit table");
+    audit_core::create_audit_table(&fresh.db)
+        .await
+        .expect("create audit table");
     create_table(&fresh.db, account::Entity).await;
     Some(fresh)
 }
