@@ -33,6 +33,8 @@ pub enum Input<'a> {
     /// A `Model` struct with named fields.
     Model {
         ident: &'a Ident,
+        /// Whether the struct carries `#[sea_orm(...)]`, i.e. SeaORM generates its `ActiveModel`.
+        is_entity: bool,
         attrs: StructAttrs,
         fields: Vec<Field<'a>>,
     },
@@ -108,8 +110,10 @@ impl<'a> Input<'a> {
                 })
             })
             .collect();
+        let is_entity = input.attrs.iter().any(|a| a.path().is_ident("sea_orm"));
         Some(Input::Model {
             ident: &input.ident,
+            is_entity,
             attrs,
             fields,
         })
@@ -127,25 +131,33 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                 .unwrap_or_default();
             let span = meta.path.span();
             match key.as_str() {
-                "table" => {
-                    let value: LitStr = meta.value()?.parse()?;
-                    if attrs.table.replace(value).is_some() {
-                        errors.push(span, "duplicate `#[audit(table)]`");
+                "table" => match meta.value()?.parse::<syn::Expr>()? {
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => {
+                        if attrs.table.replace(value).is_some() {
+                            errors.push(span, "duplicate `#[audit(table)]`");
+                        }
                     }
-                }
+                    other => errors.push(
+                        other.span(),
+                        "`#[audit(table = ...)]` takes a string literal, e.g. `table = \"accounts\"`",
+                    ),
+                },
                 "skip_timestamps" => set_flag(&mut attrs.skip_timestamps, span, &key, errors),
                 "hooks" => set_flag(&mut attrs.hooks, span, &key, errors),
                 "skip" | "redact" => errors.push(
                     span,
                     format!("`#[audit({key})]` goes on a field, not on the struct"),
                 ),
-                _ => errors.push(
-                    span,
-                    format!(
-                        "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
-                         `skip_timestamps` or `hooks`"
-                    ),
-                ),
+                _ => {
+                    errors.push(
+                        span,
+                        format!(
+                            "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
+                             `skip_timestamps` or `hooks`"
+                        ),
+                    );
+                    skip_value(&meta)?;
+                }
             }
             Ok(())
         });
@@ -191,6 +203,16 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
     attrs
 }
 
+/// Consumes a key's value (`= expr`) or arguments (`(...)`), whatever their form.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _: proc_macro2::Group = meta.input.parse()?;
+    }
+    Ok(())
+}
+
 fn set_flag(flag: &mut bool, span: Span, key: &str, errors: &mut Errors) {
     if std::mem::replace(flag, true) {
         errors.push(span, format!("duplicate `#[audit({key})]`"));
@@ -213,13 +235,7 @@ fn sea_orm_field(field: &syn::Field, errors: &mut Errors) -> SeaOrmField {
             } else if meta.path.is_ident("ignore") {
                 found.ignore = true;
             }
-            // Skip the key's value or arguments, whatever their form.
-            if meta.input.peek(syn::Token![=]) {
-                meta.value()?.parse::<syn::Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _: proc_macro2::Group = meta.input.parse()?;
-            }
-            Ok(())
+            skip_value(&meta)
         });
         if let Err(error) = result {
             errors.add(error);

@@ -16,7 +16,20 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         valid::check(parsed, &mut errors);
     }
     if let Err(error) = errors.finish() {
-        return error.to_compile_error();
+        let mut tokens = error.to_compile_error();
+        // An empty behaviour impl keeps SeaORM's own code compiling, so the user sees our
+        // errors alone instead of a cascade of follow-on ones.
+        if matches!(
+            parsed,
+            Some(Input::Model {
+                is_entity: true,
+                ..
+            })
+        ) {
+            let orm = quote!(::audit_core::__private::sea_orm);
+            tokens.extend(quote!(impl #orm::ActiveModelBehavior for ActiveModel {}));
+        }
+        return tokens;
     }
     match parsed {
         Some(Input::Model { attrs, fields, .. }) => expand(&attrs, &fields),

@@ -7,6 +7,7 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
         ident,
         attrs,
         fields,
+        ..
     } = input
     else {
         return;

@@ -1,0 +1,17 @@
+use audit_core::Audited;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+#[sea_orm(table_name = "account")]
+#[audit(tabel = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    #[audit(redcat)]
+    pub password: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+fn main() {}
