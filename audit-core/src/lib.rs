@@ -10,6 +10,7 @@ mod error;
 mod hooks;
 mod key;
 mod operation;
+pub mod query_log;
 mod record;
 pub mod schema;
 pub mod value;

@@ -1,0 +1,377 @@
+//! The optional access log: one row per successful read of a sensitive table (who, which
+//! table, when, with which statement), written in batches by a background task so the
+//! caller's query never waits for it.
+//!
+//! The statement callback only `try_send`s into a bounded channel. When the channel is full
+//! (or the writer is gone) the entry is dropped and counted, and a WARN event says so.
+//! The writer runs its inserts inside a task-local marker, so a logger attached to the
+//! writer's own connection ignores them: access logging never logs itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait};
+use serde_json::Value as Json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::TARGET;
+use crate::record::{json_value, time_value};
+use crate::{AuditContext, AuditError};
+
+tokio::task_local! {
+    static IN_WRITER: ();
+}
+
+/// Whether the current task is the access-log writer.
+pub(crate) fn in_writer() -> bool {
+    IN_WRITER.try_with(|_| ()).is_ok()
+}
+
+/// Options of the access log, passed to
+/// [`QueryLoggerBuilder::access_log`](super::QueryLoggerBuilder::access_log).
+///
+/// ```
+/// use audit_core::query_log::AccessLog;
+/// let access = AccessLog::new()
+///     .sensitive_table("payroll")
+///     .capacity(50_000)
+///     .batch_size(500);
+/// ```
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    table: String,
+    sensitive: Vec<String>,
+    capacity: usize,
+    batch_size: usize,
+    connection: Option<DatabaseConnection>,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AccessLog {
+    /// Table `audit_access_log`, no sensitive tables yet, room for 10,000 queued entries,
+    /// batches of up to 256 rows.
+    pub fn new() -> Self {
+        AccessLog {
+            table: "audit_access_log".to_owned(),
+            sensitive: Vec::new(),
+            capacity: 10_000,
+            batch_size: 256,
+            connection: None,
+        }
+    }
+
+    /// Marks `E`'s table as sensitive: its reads are recorded.
+    pub fn sensitive<E: EntityTrait>(self) -> Self {
+        let table = E::default().table_name().to_owned();
+        self.sensitive_table(table)
+    }
+
+    /// Marks the table named `table` as sensitive.
+    pub fn sensitive_table(mut self, table: impl Into<String>) -> Self {
+        self.sensitive.push(table.into());
+        self
+    }
+
+    /// Names the access-log table (default `audit_access_log`).
+    pub fn table_name(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// How many entries may wait for the writer before new ones are dropped (at least 1).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// At most this many rows per `INSERT` (at least 1).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The connection the writer uses (default: the logged connection's pool, without the
+    /// logger). A pool of its own keeps the writer from ever taking a connection the
+    /// application is waiting for.
+    pub fn connection(mut self, db: DatabaseConnection) -> Self {
+        self.connection = Some(db);
+        self
+    }
+
+    /// Creates the access-log table and its indexes if they do not exist yet.
+    pub async fn create_table<C: ConnectionTrait>(&self, db: &C) -> Result<(), AuditError> {
+        validate_table_name(&self.table)?;
+        for sql in table_sql(db.get_database_backend(), &self.table) {
+            db.execute_unprepared(&sql)
+                .await
+                .map_err(|source| AuditError::Write {
+                    table: self.table.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts the writer task on the current tokio runtime. `logged` is the connection the
+    /// logger is about to be attached to (cloned before that, so without the logger).
+    pub(crate) fn start(self, logged: &DatabaseConnection) -> Result<AccessSender, AuditError> {
+        validate_table_name(&self.table)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            AuditError::Config(
+                "the access log starts a writer task: attach the query logger inside a tokio runtime"
+                    .to_owned(),
+            )
+        })?;
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let stats = Arc::new(Stats::default());
+        let db = self.connection.unwrap_or_else(|| logged.clone());
+        let writer = Writer {
+            db,
+            table: self.table,
+            batch_size: self.batch_size,
+            stats: Arc::clone(&stats),
+        };
+        runtime.spawn(IN_WRITER.scope((), writer.run(rx)));
+        Ok(AccessSender {
+            tx,
+            sensitive: self.sensitive,
+            stats,
+        })
+    }
+}
+
+fn validate_table_name(name: &str) -> Result<(), AuditError> {
+    let valid = (1..=63).contains(&name.len())
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(AuditError::Config(format!(
+            "access log table name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
+        )))
+    }
+}
+
+fn table_sql(backend: DbBackend, table: &str) -> Vec<String> {
+    let indexes = [("table", "table_name"), ("actor", "actor")];
+    match backend {
+        DbBackend::Postgres => {
+            let mut sql = vec![format!(
+                r#"CREATE TABLE IF NOT EXISTS "{table}" (
+                    "id" BIGSERIAL PRIMARY KEY,
+                    "table_name" VARCHAR(128) NOT NULL,
+                    "actor" VARCHAR(255),
+                    "accessed_at" TIMESTAMPTZ NOT NULL,
+                    "context" JSONB,
+                    "statement" TEXT NOT NULL
+                )"#
+            )];
+            sql.extend(indexes.map(|(suffix, column)| {
+                format!(
+                    r#"CREATE INDEX IF NOT EXISTS "{table}_{suffix}" ON "{table}" ("{column}", "accessed_at")"#
+                )
+            }));
+            sql
+        }
+        DbBackend::MySql => vec![format!(
+            r#"CREATE TABLE IF NOT EXISTS `{table}` (
+                `id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                `table_name` VARCHAR(128) NOT NULL,
+                `actor` VARCHAR(255) NULL,
+                `accessed_at` DATETIME(6) NOT NULL,
+                `context` LONGTEXT NULL CHECK (`context` IS NULL OR JSON_VALID(`context`)),
+                `statement` LONGTEXT NOT NULL{}
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"#,
+            indexes
+                .map(|(suffix, column)| format!(
+                    ",\n                INDEX `{table}_{suffix}` (`{column}`, `accessed_at`)"
+                ))
+                .concat()
+        )],
+        _ => {
+            let mut sql = vec![format!(
+                r#"CREATE TABLE IF NOT EXISTS "{table}" (
+                    "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+                    "table_name" TEXT NOT NULL,
+                    "actor" TEXT,
+                    "accessed_at" TEXT NOT NULL,
+                    "context" TEXT CHECK ("context" IS NULL OR json_valid("context")),
+                    "statement" TEXT NOT NULL
+                )"#
+            )];
+            sql.extend(indexes.map(|(suffix, column)| {
+                format!(
+                    r#"CREATE INDEX IF NOT EXISTS "{table}_{suffix}" ON "{table}" ("{column}", "accessed_at")"#
+                )
+            }));
+            sql
+        }
+    }
+}
+
+/// What the access log has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessLogStats {
+    /// Rows written to the access-log table.
+    pub written: u64,
+    /// Entries dropped because the queue was full or the writer had stopped.
+    pub dropped: u64,
+    /// Entries lost because their `INSERT` failed (each failure is logged at WARN).
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct Entry {
+    table: String,
+    actor: Option<String>,
+    context: Option<Json>,
+    at: DateTime<Utc>,
+    statement: String,
+    backend: DbBackend,
+}
+
+enum Message {
+    Entry(Entry),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The callback's end of the access log.
+#[derive(Debug)]
+pub(crate) struct AccessSender {
+    tx: mpsc::Sender<Message>,
+    sensitive: Vec<String>,
+    stats: Arc<Stats>,
+}
+
+impl AccessSender {
+    /// Whether a read of `tables` is recorded.
+    pub fn wants(&self, tables: &[&str]) -> bool {
+        tables.iter().any(|t| self.is_sensitive(t))
+    }
+
+    fn is_sensitive(&self, table: &str) -> bool {
+        self.sensitive.iter().any(|s| s.eq_ignore_ascii_case(table))
+    }
+
+    /// Queues one entry per sensitive table in `tables`; never waits.
+    pub fn record(&self, tables: &[&str], statement: &sea_orm::Statement, context: &AuditContext) {
+        let at = Utc::now().trunc_subsecs(6);
+        for table in tables.iter().filter(|t| self.is_sensitive(t)) {
+            let entry = Entry {
+                table: (*table).to_owned(),
+                actor: context.actor_name().map(str::to_owned),
+                context: context.context_json(),
+                at,
+                statement: statement.sql.clone(),
+                backend: statement.db_backend,
+            };
+            if self.tx.try_send(Message::Entry(entry)).is_err() {
+                let dropped = self.stats.dropped.fetch_add(1, Relaxed) + 1;
+                // Said at the first drop, then at every power of two.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        target: TARGET,
+                        dropped,
+                        "access log queue full or writer stopped: entries dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits until every entry queued before this call is written (or has failed).
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Message::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    pub fn stats(&self) -> AccessLogStats {
+        AccessLogStats {
+            written: self.stats.written.load(Relaxed),
+            dropped: self.stats.dropped.load(Relaxed),
+            failed: self.stats.failed.load(Relaxed),
+        }
+    }
+}
+
+struct Writer {
+    db: DatabaseConnection,
+    table: String,
+    batch_size: usize,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    /// Writes batches until every sender is gone.
+    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let mut messages = Vec::with_capacity(self.batch_size);
+        while rx.recv_many(&mut messages, self.batch_size).await > 0 {
+            let mut entries = Vec::with_capacity(messages.len());
+            let mut acks = Vec::new();
+            for message in messages.drain(..) {
+                match message {
+                    Message::Entry(entry) => entries.push(entry),
+                    Message::Flush(ack) => acks.push(ack),
+                }
+            }
+            if !entries.is_empty() {
+                self.write(&entries).await;
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    async fn write(&self, entries: &[Entry]) {
+        let backend = entries[0].backend;
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new(&self.table)).columns(
+            ["table_name", "actor", "accessed_at", "context", "statement"].map(Alias::new),
+        );
+        for entry in entries {
+            insert.values_panic(
+                [
+                    entry.table.as_str().into(),
+                    entry.actor.clone().into(),
+                    time_value(backend, entry.at),
+                    json_value(entry.context.as_ref()),
+                    entry.statement.as_str().into(),
+                ]
+                .map(sea_orm::sea_query::SimpleExpr::Value),
+            );
+        }
+        let count = entries.len() as u64;
+        match self.db.execute_raw(backend.build(&insert)).await {
+            Ok(_) => {
+                self.stats.written.fetch_add(count, Relaxed);
+            }
+            Err(error) => {
+                self.stats.failed.fetch_add(count, Relaxed);
+                tracing::warn!(
+                    target: TARGET,
+                    table = %self.table,
+                    lost = count,
+                    %error,
+                    "access log write failed"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Statement counters per kind, lock-free, for metrics export.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use super::parse::QueryKind;
+
+#[derive(Debug, Default)]
+struct KindAtomics {
+    statements: AtomicU64,
+    failures: AtomicU64,
+    total_ns: AtomicU64,
+    max_ns: AtomicU64,
+}
+
+/// The live counters of one logger.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    kinds: [KindAtomics; 5],
+    slow: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one statement.
+    pub fn record(&self, kind: QueryKind, elapsed: Duration, failed: bool, slow: bool) {
+        let counters = &self.kinds[kind.index()];
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        counters.statements.fetch_add(1, Relaxed);
+        if failed {
+            counters.failures.fetch_add(1, Relaxed);
+        }
+        counters.total_ns.fetch_add(nanos, Relaxed);
+        counters.max_ns.fetch_max(nanos, Relaxed);
+        if slow {
+            self.slow.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A snapshot of every counter.
+    pub fn snapshot(&self) -> QueryCounters {
+        QueryCounters {
+            kinds: self.kinds.each_ref().map(|k| KindCounters {
+                statements: k.statements.load(Relaxed),
+                failures: k.failures.load(Relaxed),
+                total: Duration::from_nanos(k.total_ns.load(Relaxed)),
+                max: Duration::from_nanos(k.max_ns.load(Relaxed)),
+            }),
+            slow: self.slow.load(Relaxed),
+        }
+    }
+}
+
+/// The counters of one statement kind (or of all, from [`QueryCounters::total`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindCounters {
+    /// Statements run.
+    pub statements: u64,
+    /// Statements that returned an error.
+    pub failures: u64,
+    /// Time spent in them, summed.
+    pub total: Duration,
+    /// The longest one.
+    pub max: Duration,
+}
+
+/// A snapshot of a [`QueryLogger`](super::QueryLogger)'s counters since it was attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryCounters {
+    kinds: [KindCounters; 5],
+    /// Statements at or over the slow-query threshold.
+    pub slow: u64,
+}
+
+impl QueryCounters {
+    /// The counters of one kind.
+    pub fn kind(&self, kind: QueryKind) -> KindCounters {
+        self.kinds[kind.index()]
+    }
+
+    /// Every kind with its counters.
+    pub fn iter(&self) -> impl Iterator<Item = (QueryKind, KindCounters)> + '_ {
+        QueryKind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.kind(kind)))
+    }
+
+    /// All kinds together (`max` is the longest of any kind).
+    pub fn total(&self) -> KindCounters {
+        self.kinds
+            .iter()
+            .fold(KindCounters::default(), |sum, k| KindCounters {
+                statements: sum.statements + k.statements,
+                failures: sum.failures + k.failures,
+                total: sum.total + k.total,
+                max: sum.max.max(k.max),
+            })
+    }
+}

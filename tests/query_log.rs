@@ -1,0 +1,426 @@
+//! The query logger on every backend: the fields of its `tracing` events (captured by a test
+//! subscriber), parameter redaction, slow queries, counters, and the access log.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use audit_core::AuditContext;
+use audit_core::query_log::{AccessLog, QueryKind, QueryLogger, TARGET};
+use common::{Backend, account, new_account, setup};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
+};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+/// One captured event of the query logger: its level and fields as text.
+#[derive(Clone, Debug)]
+struct Event {
+    level: tracing::Level,
+    fields: BTreeMap<String, String>,
+}
+
+impl Event {
+    fn get(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).map(String::as_str)
+    }
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Event>>>);
+
+impl Capture {
+    /// Captures the logger's events on this thread until the guard drops.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::registry().with(self.clone());
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != TARGET {
+            return;
+        }
+        let mut fields = BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.0.lock().unwrap().push(Event {
+            level: *event.metadata().level(),
+            fields,
+        });
+    }
+}
+
+fn with_kind<'a>(events: &'a [Event], kind: &str, table: &str) -> Vec<&'a Event> {
+    events
+        .iter()
+        .filter(|e| e.get("kind") == Some(kind) && e.get("tables") == Some(table))
+        .collect()
+}
+
+async fn events_carry_statement_fields(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let logger = QueryLogger::attach(&mut fresh.db);
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+
+    let scope = AuditContext::new().actor("alice").request_id("req-7");
+    let created = scope
+        .clone()
+        .scope(new_account("alice", 10).insert(db))
+        .await
+        .unwrap();
+    let found = scope
+        .scope(account::Entity::find_by_id(created.id).one(db))
+        .await
+        .unwrap();
+    assert!(found.is_some());
+
+    let events = capture.events();
+    let inserts = with_kind(&events, "insert", "account");
+    assert_eq!(inserts.len(), 1, "{backend:?}: {events:#?}");
+    let insert = inserts[0];
+    assert_eq!(insert.level, tracing::Level::DEBUG);
+    assert!(insert.get("sql").unwrap().starts_with("INSERT INTO"));
+    assert_eq!(insert.get("success"), Some("true"));
+    assert_eq!(insert.get("slow"), Some("false"));
+    assert_eq!(insert.get("actor"), Some("alice"));
+    assert_eq!(insert.get("context"), Some(r#"{"request_id":"req-7"}"#));
+    assert!(insert.get("elapsed_us").unwrap().parse::<u64>().is_ok());
+    assert_eq!(insert.get("params"), None, "parameters are off by default");
+    let expected_backend = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+        Backend::MySql => "mysql",
+    };
+    assert_eq!(insert.get("backend"), Some(expected_backend));
+    // The audit rows of the insert are statements too, in the same scope.
+    let audit_insert = with_kind(&events, "insert", "audit_log");
+    assert_eq!(audit_insert.len(), 1);
+    assert_eq!(audit_insert[0].get("actor"), Some("alice"));
+    let selects = with_kind(&events, "select", "account");
+    assert!(!selects.is_empty());
+    assert!(selects.iter().all(|e| e.get("actor") == Some("alice")));
+
+    // Outside any scope: no actor, no context.
+    capture.clear();
+    let sql = format!(
+        "DELETE FROM {} WHERE 1 = 0",
+        if backend == Backend::MySql {
+            "`account`"
+        } else {
+            "\"account\""
+        }
+    );
+    db.execute_unprepared(&sql).await.unwrap();
+    db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    let events = capture.events();
+    assert_eq!(
+        events.len(),
+        1,
+        "execute_unprepared is not metered by SeaORM: {events:#?}"
+    );
+    assert_eq!(events[0].get("kind"), Some("delete"));
+    assert_eq!(events[0].get("actor"), None);
+    assert_eq!(events[0].get("context"), None);
+
+    // A failing statement: WARN, success=false, counted as a failure of its kind.
+    let missing = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM no_such_table",
+        ))
+        .await;
+    assert!(missing.is_err());
+    let failed = capture.events().pop().unwrap();
+    assert_eq!(failed.level, tracing::Level::WARN);
+    assert_eq!(failed.get("success"), Some("false"));
+    assert_eq!(failed.get("tables"), Some("no_such_table"));
+
+    let counters = logger.counters();
+    let select = counters.kind(QueryKind::Select);
+    assert_eq!(select.failures, 1);
+    assert_eq!(select.statements, selects.len() as u64 + 1);
+    assert!(select.max <= select.total && select.total > Duration::ZERO);
+    assert_eq!(counters.kind(QueryKind::Insert).statements, 2);
+    assert_eq!(counters.kind(QueryKind::Delete).statements, 1);
+    assert_eq!(counters.total().failures, 1);
+    fresh.cleanup().await.unwrap();
+}
+
+async fn parameters_are_redacted(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    QueryLogger::builder()
+        .log_params(true)
+        .redact_entity::<account::Entity>()
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+
+    let created = new_account("alice", 10).insert(db).await.unwrap();
+    account::Entity::find()
+        .filter(account::Column::PasswordHash.eq("hash-of-alice"))
+        .filter(account::Column::Owner.eq("alice"))
+        .all(db)
+        .await
+        .unwrap();
+    // A parameter that cannot be attributed to a column of a table with redacted columns.
+    let backend_sql = db.get_database_backend();
+    let placeholder = if backend_sql == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    db.query_all_raw(Statement::from_sql_and_values(
+        backend_sql,
+        format!("SELECT id FROM account WHERE password_hash = lower({placeholder})"),
+        ["hash-of-alice".into()],
+    ))
+    .await
+    .unwrap();
+
+    let events = capture.events();
+    for event in &events {
+        let params = event.get("params").expect("params are logged");
+        assert!(
+            !params.contains("hash-of-alice"),
+            "{backend:?} leaked: {event:#?}"
+        );
+    }
+    let insert = with_kind(&events, "insert", "account")[0];
+    let params: serde_json::Value = serde_json::from_str(insert.get("params").unwrap()).unwrap();
+    assert!(params.as_array().unwrap().contains(&"alice".into()));
+    assert!(params.as_array().unwrap().contains(&"[redacted]".into()));
+    assert!(params.as_array().unwrap().contains(&10.into()));
+    let filtered = events
+        .iter()
+        .find(|e| {
+            e.get("sql").unwrap().contains("password_hash\" =")
+                || e.get("sql").unwrap().contains("password_hash` =")
+        })
+        .unwrap();
+    assert_eq!(filtered.get("params"), Some(r#"["[redacted]","alice"]"#));
+    let raw = events.last().unwrap();
+    assert_eq!(raw.get("params"), Some(r#"["[redacted]"]"#));
+    // The audit rows of the insert hold the marker, not the value, for the redacted column.
+    assert!(
+        with_kind(&events, "insert", "audit_log")[0]
+            .get("params")
+            .unwrap()
+            .contains(&created.id.to_string())
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+async fn slow_statements_warn(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let logger = QueryLogger::builder()
+        .slow_threshold(Duration::from_millis(40))
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+
+    let slow_sql = match backend {
+        Backend::Postgres => "SELECT pg_sleep(0.1)",
+        Backend::MySql => "SELECT SLEEP(0.1)",
+        Backend::Sqlite => {
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) \
+             SELECT count(*) FROM c"
+        }
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), slow_sql))
+        .await
+        .unwrap();
+    account::Entity::find().all(db).await.unwrap();
+
+    let events = capture.events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0].level, tracing::Level::WARN);
+    assert_eq!(events[0].get("slow"), Some("true"));
+    assert_eq!(events[0].get("message"), Some("slow query"));
+    assert_eq!(events[0].get("sql"), Some(slow_sql));
+    assert!(events[0].get("elapsed_us").unwrap().parse::<u64>().unwrap() >= 40_000);
+    assert_eq!(events[1].get("slow"), Some("false"));
+    assert_eq!(events[1].level, tracing::Level::DEBUG);
+    let counters = logger.counters();
+    assert_eq!(counters.slow, 1);
+    assert!(counters.kind(QueryKind::Select).max >= Duration::from_millis(40));
+    fresh.cleanup().await.unwrap();
+}
+
+/// `(table_name, actor, statement)` of every access-log row.
+async fn access_rows(db: &impl ConnectionTrait) -> Vec<(String, Option<String>, String)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT table_name, actor, statement FROM audit_access_log ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "table_name").unwrap(),
+                r.try_get("", "actor").unwrap(),
+                r.try_get("", "statement").unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn access_log_records_sensitive_reads(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 2).await else {
+        return;
+    };
+    let access = AccessLog::new().sensitive::<account::Entity>();
+    access.create_table(&fresh.db).await.unwrap();
+    // The writer's own connection carries a logger too: its inserts must not be logged.
+    let mut writer_db = fresh.db.clone();
+    let writer_logger = QueryLogger::attach(&mut writer_db);
+    let logger = QueryLogger::builder()
+        .access_log(access.connection(writer_db))
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+
+    let created = new_account("alice", 10).insert(db).await.unwrap();
+    audit_core::with_actor("bob", async {
+        account::Entity::find_by_id(created.id)
+            .one(db)
+            .await
+            .unwrap();
+        common::audit_rows(db).await.unwrap();
+    })
+    .await;
+    logger.flush_access_log().await;
+
+    let reads_of_account = with_kind(&capture.events(), "select", "account").len();
+    assert!(reads_of_account >= 1);
+    let rows = access_rows(db).await;
+    assert_eq!(rows.len(), reads_of_account, "{backend:?}: {rows:#?}");
+    let (table, actor, statement) = rows.last().unwrap();
+    assert_eq!(table, "account");
+    assert_eq!(actor.as_deref(), Some("bob"));
+    assert!(statement.starts_with("SELECT"), "{statement}");
+    assert!(
+        rows.iter().all(|(t, _, _)| t == "account"),
+        "audit_log is not sensitive"
+    );
+    let stats = logger.access_log_stats().unwrap();
+    assert_eq!(
+        (stats.written, stats.dropped, stats.failed),
+        (rows.len() as u64, 0, 0)
+    );
+    assert_eq!(
+        writer_logger.counters().total().statements,
+        0,
+        "the writer is not logged"
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+async fn access_log_overflow_is_counted(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let access = AccessLog::new()
+        .sensitive_table("account")
+        .capacity(2)
+        .batch_size(1);
+    access.create_table(&fresh.db).await.unwrap();
+    let logger = QueryLogger::builder()
+        .access_log(access)
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+
+    // The pool's only connection is held by this transaction, so the writer cannot write
+    // while it runs: the queue fills and further entries are dropped, the reads go on.
+    let txn = fresh.db.begin().await.unwrap();
+    for _ in 0..20 {
+        account::Entity::find().all(&txn).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    logger.flush_access_log().await;
+
+    let stats = logger.access_log_stats().unwrap();
+    assert!(stats.dropped >= 17, "{backend:?}: {stats:?}");
+    assert_eq!(stats.written + stats.dropped, 20, "{stats:?}");
+    assert_eq!(access_rows(&fresh.db).await.len() as u64, stats.written);
+    let warned = capture
+        .events()
+        .iter()
+        .any(|e| e.level == tracing::Level::WARN && e.get("dropped") == Some("1"));
+    assert!(warned, "the first drop is reported");
+    fresh.cleanup().await.unwrap();
+}
+
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+        mod mariadb {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::MySql).await;
+            })*
+        }
+    };
+}
+
+per_backend!(
+    events_carry_statement_fields,
+    parameters_are_redacted,
+    slow_statements_warn,
+    access_log_records_sensitive_reads,
+    access_log_overflow_is_counted,
+);
