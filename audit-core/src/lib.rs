@@ -8,6 +8,7 @@ mod context;
 mod entity;
 mod error;
 mod hooks;
+pub mod history;
 mod key;
 mod operation;
 pub mod query_log;
@@ -22,6 +23,10 @@ pub use context::{
 };
 pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
 pub use error::AuditError;
+pub use history::{
+    AuditEntry, HistoryQuery, OnConflict, Snapshot, Version, all_history, as_of, at_version,
+    diff_times, diff_versions, history, restore, restore_with, revert, table_history, versions,
+};
 pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;

@@ -1,0 +1,103 @@
+//! One audit row, typed.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::{DbBackend, DbErr, QueryResult};
+use serde_json::Value as Json;
+
+use crate::{AuditError, Operation};
+
+/// One audit row: one column of one record in one write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// The row's id: increases with every write, the order of the trail.
+    pub id: i64,
+    /// The write this row belongs to (one per insert, update or delete).
+    pub changeset_id: String,
+    /// The audited table's label (see [`crate::AuditedEntity::audit_table`]).
+    pub table: String,
+    /// The record's key in text form (see [`crate::record_id`]).
+    pub record_id: String,
+    /// What the write did.
+    pub operation: Operation,
+    /// The column.
+    pub column: String,
+    /// The value before the write: `None` for inserts, JSON `null` for SQL NULL.
+    pub old_value: Option<Json>,
+    /// The value after the write: `None` for deletes, JSON `null` for SQL NULL.
+    pub new_value: Option<Json>,
+    /// Who made the change, if known.
+    pub actor: Option<String>,
+    /// When the change was written (microseconds).
+    pub changed_at: DateTime<Utc>,
+    /// The metadata of the write (request id, reason, ...), if any.
+    pub context: Option<Json>,
+}
+
+/// The columns read for an [`AuditEntry`], in its field order.
+pub(crate) const COLUMNS: [&str; 11] = [
+    "id",
+    "changeset_id",
+    "table_name",
+    "record_id",
+    "operation",
+    "column_name",
+    "old_value",
+    "new_value",
+    "actor",
+    "changed_at",
+    "context",
+];
+
+impl AuditEntry {
+    /// Reads one row selected with [`COLUMNS`].
+    pub(crate) fn from_row(backend: DbBackend, row: &QueryResult) -> Result<Self, AuditError> {
+        let read = |e: DbErr| AuditError::Read(e);
+        let json = |col: &str| -> Result<Option<Json>, AuditError> {
+            if backend == DbBackend::Postgres {
+                return row.try_get::<Option<Json>>("", col).map_err(read);
+            }
+            let text: Option<String> = row.try_get("", col).map_err(read)?;
+            text.map(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    AuditError::Read(DbErr::Custom(format!("audit `{col}` is not JSON: {e}")))
+                })
+            })
+            .transpose()
+        };
+        let operation: String = row.try_get("", "operation").map_err(read)?;
+        Ok(AuditEntry {
+            id: row.try_get("", "id").map_err(read)?,
+            changeset_id: row.try_get("", "changeset_id").map_err(read)?,
+            table: row.try_get("", "table_name").map_err(read)?,
+            record_id: row.try_get("", "record_id").map_err(read)?,
+            operation: operation.parse()?,
+            column: row.try_get("", "column_name").map_err(read)?,
+            old_value: json("old_value")?,
+            new_value: json("new_value")?,
+            actor: row.try_get("", "actor").map_err(read)?,
+            changed_at: changed_at(backend, row)?,
+            context: json("context")?,
+        })
+    }
+}
+
+fn changed_at(backend: DbBackend, row: &QueryResult) -> Result<DateTime<Utc>, AuditError> {
+    let read = |e: DbErr| AuditError::Read(e);
+    match backend {
+        DbBackend::Postgres => row.try_get("", "changed_at").map_err(read),
+        DbBackend::MySql => row
+            .try_get::<NaiveDateTime>("", "changed_at")
+            .map(|t| t.and_utc())
+            .map_err(read),
+        _ => {
+            let text: String = row.try_get("", "changed_at").map_err(read)?;
+            DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    AuditError::Read(DbErr::Custom(format!(
+                        "audit `changed_at` {text:?} is not a timestamp: {e}"
+                    )))
+                })
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The query builder over the trail: which rows, in which order, one page at a time.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoValueTuple, Order, Query};
+use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, PrimaryKeyTrait, Statement, Value};
+use serde_json::Value as Json;
+
+use super::entry::{AuditEntry, COLUMNS};
+use crate::record::time_value;
+use crate::{AuditError, AuditedEntity, Operation, config, record_id};
+
+/// The primary key value of entity `E` (`i32`, `(String, i64)`, ...).
+pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
+
+/// A read of the audit trail: filters, order and page, run with [`fetch`](Self::fetch) or
+/// [`page`](Self::page). Start from [`history`], [`table_history`] or [`all_history`].
+///
+/// Every read is ordered by the rows' `id` (the order they were written), oldest first
+/// unless [`newest_first`](Self::newest_first). Pages are keyset pages: the next page
+/// starts after the last row's id, so reading far into a large trail stays cheap.
+///
+/// ```
+/// # use audit_core::Operation;
+/// # fn demo(at: chrono::DateTime<chrono::Utc>) -> audit_core::HistoryQuery {
+/// // Every time a `ticket` was closed, by anyone but the robot, newest first.
+/// audit_core::all_history()
+///     .table("ticket")
+///     .column_named("status")
+///     .new_value("closed")
+///     .operation(Operation::Update)
+///     .since(at)
+///     .newest_first()
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistoryQuery {
+    table: Option<String>,
+    record_id: Option<String>,
+    columns: Vec<String>,
+    actor: Option<String>,
+    operation: Option<Operation>,
+    changeset: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    old_value: Option<Json>,
+    new_value: Option<Json>,
+    newest_first: bool,
+    after: Option<i64>,
+    limit: Option<u64>,
+}
+
+/// The history of one record of `E`, by primary key (a tuple for a composite key).
+pub fn history<E: AuditedEntity>(key: KeyOf<E>) -> HistoryQuery {
+    let key = key.into_value_tuple();
+    HistoryQuery {
+        record_id: Some(record_id(&key)),
+        ..table_history::<E>()
+    }
+}
+
+/// The history of every record of `E`.
+pub fn table_history<E: AuditedEntity>() -> HistoryQuery {
+    all_history().table(E::audit_table())
+}
+
+/// The whole trail, every table.
+pub fn all_history() -> HistoryQuery {
+    HistoryQuery::default()
+}
+
+/// One page of a [`HistoryQuery`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The rows of this page, in the query's order.
+    pub entries: Vec<AuditEntry>,
+    /// The cursor of the next page (pass it to [`HistoryQuery::after`]), `None` on the last.
+    pub next: Option<i64>,
+}
+
+impl HistoryQuery {
+    /// Only rows of the table labelled `table` (see [`AuditedEntity::audit_table`]).
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// Only rows of the record whose key text is `record_id` (see [`crate::record_id`]).
+    pub fn record_id(mut self, record_id: impl Into<String>) -> Self {
+        self.record_id = Some(record_id.into());
+        self
+    }
+
+    /// Only rows of `column`; call again to add more columns.
+    pub fn column(self, column: impl IdenStatic) -> Self {
+        self.column_named(column.as_str())
+    }
+
+    /// Only rows of the column named `name`; call again to add more columns.
+    pub fn column_named(mut self, name: impl Into<String>) -> Self {
+        self.columns.push(name.into());
+        self
+    }
+
+    /// Only changes made by `actor`.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Only rows of `operation`.
+    pub fn operation(mut self, operation: Operation) -> Self {
+        self.operation = Some(operation);
+        self
+    }
+
+    /// Only rows of the changeset `changeset_id`.
+    pub fn changeset(mut self, changeset_id: impl Into<String>) -> Self {
+        self.changeset = Some(changeset_id.into());
+        self
+    }
+
+    /// Only changes at or after `at`.
+    pub fn since(mut self, at: DateTime<Utc>) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Only changes at or before `at`.
+    pub fn until(mut self, at: DateTime<Utc>) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// Only rows whose new value is `value`, e.g. every time a status became `"closed"`
+    /// (combine with [`column`](Self::column)). SQL NULL is `Value::String(None)` or any
+    /// other null value.
+    pub fn new_value(mut self, value: impl Into<Value>) -> Self {
+        self.new_value = Some(crate::value::encode(&value.into()));
+        self
+    }
+
+    /// Only rows whose old value is `value`.
+    pub fn old_value(mut self, value: impl Into<Value>) -> Self {
+        self.old_value = Some(crate::value::encode(&value.into()));
+        self
+    }
+
+    /// Oldest first (the default).
+    pub fn oldest_first(mut self) -> Self {
+        self.newest_first = false;
+        self
+    }
+
+    /// Newest first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    /// Starts after the row with id `cursor` (a [`Page::next`] or any [`AuditEntry::id`]).
+    pub fn after(mut self, cursor: i64) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// At most `limit` rows.
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The `SELECT` this query runs on `backend` (for logging or `EXPLAIN`).
+    pub fn statement(&self, backend: DbBackend) -> Statement {
+        let col = |name: &str| Expr::col(Alias::new(name));
+        let mut select = Query::select();
+        select
+            .columns(COLUMNS.map(Alias::new))
+            .from(Alias::new(config::table_name()));
+        let text = |s: &String| Value::String(Some(s.clone()));
+        if let Some(table) = &self.table {
+            select.and_where(col("table_name").eq(text(table)));
+        }
+        if let Some(id) = &self.record_id {
+            select.and_where(col("record_id").eq(text(id)));
+        }
+        match self.columns.as_slice() {
+            [] => {}
+            [one] => {
+                select.and_where(col("column_name").eq(text(one)));
+            }
+            many => {
+                select.and_where(col("column_name").is_in(many.iter().map(text)));
+            }
+        }
+        if let Some(actor) = &self.actor {
+            select.and_where(col("actor").eq(text(actor)));
+        }
+        if let Some(operation) = self.operation {
+            select.and_where(col("operation").eq(operation.as_str()));
+        }
+        if let Some(changeset) = &self.changeset {
+            select.and_where(col("changeset_id").eq(text(changeset)));
+        }
+        if let Some(at) = self.since {
+            select.and_where(col("changed_at").gte(time_value(backend, at.trunc_subsecs(6))));
+        }
+        if let Some(at) = self.until {
+            select.and_where(col("changed_at").lte(time_value(backend, at.trunc_subsecs(6))));
+        }
+        if let Some(json) = &self.old_value {
+            select.and_where(col("old_value").eq(json_bind(backend, json)));
+        }
+        if let Some(json) = &self.new_value {
+            select.and_where(col("new_value").eq(json_bind(backend, json)));
+        }
+        if let Some(cursor) = self.after {
+            select.and_where(if self.newest_first {
+                col("id").lt(cursor)
+            } else {
+                col("id").gt(cursor)
+            });
+        }
+        let order = if self.newest_first {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        select.order_by(Alias::new("id"), order);
+        if let Some(limit) = self.limit {
+            select.limit(limit);
+        }
+        backend.build(&select)
+    }
+
+    /// Runs the query.
+    pub async fn fetch<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<AuditEntry>, AuditError> {
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(self.statement(backend))
+            .await
+            .map_err(AuditError::Read)?;
+        rows.iter()
+            .map(|row| AuditEntry::from_row(backend, row))
+            .collect()
+    }
+
+    /// Runs the query for one page of at most `size` rows (this query's own
+    /// [`after`](Self::after) is the start; its [`limit`](Self::limit) is replaced).
+    pub async fn page<C: ConnectionTrait>(&self, db: &C, size: u64) -> Result<Page, AuditError> {
+        let mut entries = self.clone().limit(size.saturating_add(1)).fetch(db).await?;
+        let more = entries.len() as u64 > size;
+        entries.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let next = more.then(|| entries.last().map(|e| e.id)).flatten();
+        Ok(Page { entries, next })
+    }
+}
+
+/// A JSON value as compared with a stored one: `jsonb` on PostgreSQL (equal JSON, whatever
+/// its text), and on MySQL and SQLite the compact text the runtime writes.
+fn json_bind(backend: DbBackend, json: &Json) -> Value {
+    match backend {
+        DbBackend::Postgres => Value::Json(Some(Box::new(json.clone()))),
+        _ => Value::String(Some(json.to_string())),
+    }
+}

@@ -1,0 +1,74 @@
+//! A record's history grouped by write: its versions.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde_json::Value as Json;
+
+use super::entry::AuditEntry;
+use super::query::{KeyOf, history};
+use crate::{AuditError, AuditedEntity, Operation};
+
+/// One write of one record: version `number` of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    /// 1 for the record's first recorded write, then 2, 3, ...
+    pub number: u32,
+    /// The write's changeset.
+    pub changeset_id: String,
+    /// What the write did.
+    pub operation: Operation,
+    /// When it was written.
+    pub changed_at: DateTime<Utc>,
+    /// Who wrote it, if known.
+    pub actor: Option<String>,
+    /// The write's metadata, if any.
+    pub context: Option<Json>,
+    /// The columns it changed (every recorded column for inserts and deletes).
+    pub changes: Vec<Change>,
+}
+
+/// One column's change in a [`Version`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// The column.
+    pub column: String,
+    /// The value before (`None` for an insert).
+    pub old_value: Option<Json>,
+    /// The value after (`None` for a delete).
+    pub new_value: Option<Json>,
+}
+
+/// Every version of the record of `E` with primary key `key`, oldest first. Empty when
+/// the trail holds nothing for it.
+pub async fn versions<E, C>(db: &C, key: KeyOf<E>) -> Result<Vec<Version>, AuditError>
+where
+    E: AuditedEntity,
+    C: ConnectionTrait,
+{
+    Ok(group(history::<E>(key).fetch(db).await?))
+}
+
+/// Groups a record's rows, in id order, into versions numbered from 1.
+pub(crate) fn group(entries: Vec<AuditEntry>) -> Vec<Version> {
+    let mut versions: Vec<Version> = Vec::new();
+    for entry in entries {
+        let change = Change {
+            column: entry.column,
+            old_value: entry.old_value,
+            new_value: entry.new_value,
+        };
+        match versions.last_mut() {
+            Some(last) if last.changeset_id == entry.changeset_id => last.changes.push(change),
+            _ => versions.push(Version {
+                number: u32::try_from(versions.len() + 1).unwrap_or(u32::MAX),
+                changeset_id: entry.changeset_id,
+                operation: entry.operation,
+                changed_at: entry.changed_at,
+                actor: entry.actor,
+                context: entry.context,
+                changes: vec![change],
+            }),
+        }
+    }
+    versions
+}
