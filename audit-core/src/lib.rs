@@ -10,6 +10,8 @@ mod error;
 mod hooks;
 pub mod history;
 mod key;
+#[cfg(feature = "migration")]
+pub mod migration;
 mod operation;
 pub mod query_log;
 mod record;

@@ -182,7 +182,7 @@ fn append_only_sql(backend: DbBackend, table: &str) -> Vec<String> {
 
 /// Quotes an identifier for `backend`. Names reaching here are validated by
 /// [`crate::configure`] (letters, digits, `_`), so no escaping is needed.
-fn quote(backend: DbBackend, name: &str) -> String {
+pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
     match backend {
         DbBackend::MySql => format!("`{name}`"),
         _ => format!("\"{name}\""),

@@ -1,0 +1,49 @@
+//! The audit table as a sea-orm-migration migration (feature `migration`).
+//!
+//! ```ignore
+//! impl MigratorTrait for Migrator {
+//!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+//!         vec![Box::new(audit_core::migration::CreateAuditTable::default()), /* yours */]
+//!     }
+//! }
+//! ```
+
+use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+
+use crate::schema::{AuditTableOptions, create_audit_table_with};
+
+/// Creates the audit table and its indexes (and, with `options.append_only`, the triggers
+/// that make it append-only); `down` drops the table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CreateAuditTable {
+    /// What to create besides the table.
+    pub options: AuditTableOptions,
+}
+
+impl MigrationName for CreateAuditTable {
+    fn name(&self) -> &str {
+        "m20261124_000001_create_audit_table"
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl MigrationTrait for CreateAuditTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_audit_table_with(manager.get_connection(), self.options)
+            .await
+            .map_err(DbErr::from)
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = crate::config::table_name();
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "DROP TABLE {}",
+                crate::schema::quote(manager.get_database_backend(), &table)
+            ))
+            .await
+            .map(drop)
+    }
+}
