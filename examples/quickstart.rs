@@ -71,9 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
 
-    // Alice closes it.
+    // Alice closes it: the delete records every column's last value.
     audit_core::with_actor("alice", async {
-        account::Entity::delete_by_id(id).exec(&db).await?; // bypasses hooks: not audited
+        let account = account::Entity::find_by_id(id)
+            .one(&db)
+            .await?
+            .expect("created above");
+        account.delete(&db).await?;
         Ok::<_, DbErr>(())
     })
     .await?;
@@ -82,32 +86,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn print_trail(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT changed_at, actor, operation, column_name, old_value, new_value FROM audit_log ORDER BY id",
-        ))
-        .await?;
+async fn print_trail(db: &DatabaseConnection) -> Result<(), audit_core::AuditError> {
+    let entries = audit_core::all_history().oldest_first().fetch(db).await?;
     println!(
         "{:<27} {:<6} {:<9} {:<14} change",
         "time (UTC)", "actor", "operation", "column"
     );
-    for row in rows {
-        let at: String = row.try_get("", "changed_at")?;
-        let actor: Option<String> = row.try_get("", "actor")?;
-        let op: String = row.try_get("", "operation")?;
-        let column: String = row.try_get("", "column_name")?;
-        let old: Option<String> = row.try_get("", "old_value")?;
-        let new: Option<String> = row.try_get("", "new_value")?;
+    for entry in entries {
+        let show = |value: &Option<serde_json::Value>| {
+            value.as_ref().map_or("∅".to_owned(), ToString::to_string)
+        };
         println!(
             "{:<27} {:<6} {:<9} {:<14} {} -> {}",
-            at,
-            actor.unwrap_or_default(),
-            op,
-            column,
-            old.as_deref().unwrap_or("∅"),
-            new.as_deref().unwrap_or("∅")
+            entry
+                .changed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            entry.actor.as_deref().unwrap_or("-"),
+            entry.operation,
+            entry.column,
+            show(&entry.old_value),
+            show(&entry.new_value),
         );
     }
     Ok(())
