@@ -179,3 +179,45 @@ async fn failed_update_leaves_no_row_postgres() {
 async fn failed_update_leaves_no_row_mysql() {
     failed_update_leaves_no_row(Backend::MySql).await;
 }
+
+async fn save_inserts_then_updates(backend: Backend) {
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    let saved = new_account("carol", 5).save(db).await.unwrap();
+    let mut am = saved;
+    am.balance = Set(6);
+    am.save(db).await.unwrap();
+    let ops: Vec<_> = audit_rows(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.operation, r.column_name, r.new_value))
+        .filter(|(op, column, _)| op == "update" || column == "balance")
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("insert".to_owned(), "balance".to_owned(), Some(json!(5))),
+            ("update".to_owned(), "balance".to_owned(), Some(json!(6))),
+        ],
+        "{backend:?}"
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn save_inserts_then_updates_sqlite() {
+    save_inserts_then_updates(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn save_inserts_then_updates_postgres() {
+    save_inserts_then_updates(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn save_inserts_then_updates_mysql() {
+    save_inserts_then_updates(Backend::MySql).await;
+}
