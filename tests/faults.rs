@@ -676,3 +676,55 @@ async fn append_only_postgres() {
 async fn append_only_mysql() {
     append_only(Backend::MySql).await;
 }
+
+// ---- failed writes leave no state behind -----------------------------------------------
+
+/// An update that fails after its old row was read must not leave that row behind for a
+/// later write of the same record on the same connection: a delete that finds no row
+/// records nothing.
+async fn failed_write_leaves_no_state(backend: Backend) {
+    let Some(fresh) = fresh(backend, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    new_account("a", 1).insert(db).await.unwrap();
+    let b = new_account("b", 2).insert(db).await.unwrap();
+    let mut am: account::ActiveModel = b.clone().into();
+    am.owner = Set("a".into());
+    assert!(am.update(db).await.is_err(), "unique owner");
+    // The row goes away behind the library's back (raw SQL is not audited).
+    run_sql(db, &format!("DELETE FROM account WHERE id = {}", b.id))
+        .await
+        .unwrap();
+    let before = audit_rows(db).await.unwrap();
+    let gone = account::ActiveModel {
+        id: Set(b.id),
+        ..Default::default()
+    };
+    assert_eq!(gone.delete(db).await.unwrap().rows_affected, 0);
+    let after = audit_rows(db).await.unwrap();
+    let added: Vec<_> = after[before.len()..]
+        .iter()
+        .map(|r| (&r.operation, &r.record_id))
+        .collect();
+    assert!(
+        added.is_empty(),
+        "{backend:?}: a delete of nothing recorded {added:?}"
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_write_leaves_no_state_sqlite() {
+    failed_write_leaves_no_state(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn failed_write_leaves_no_state_postgres() {
+    failed_write_leaves_no_state(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn failed_write_leaves_no_state_mysql() {
+    failed_write_leaves_no_state(Backend::MySql).await;
+}

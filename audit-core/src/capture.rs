@@ -5,7 +5,7 @@
 //! backend has one (`SELECT ... FOR UPDATE` on PostgreSQL and MySQL). The audit rows are
 //! written in `after_save` / `after_delete`, once the change has succeeded, so a write
 //! that fails leaves no audit row. The old row travels from the first hook to the second
-//! in a stash keyed by connection, entity and primary key.
+//! in a stash keyed by connection, task, entity and primary key.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -184,13 +184,17 @@ where
         .one(db)
         .await
         .map_err(|e| DbErr::from(AuditError::Read(e)))?;
-    if let Some(old) = old {
-        stash::<E, C>(db, id, old);
+    match old {
+        Some(old) => stash::<E, C>(db, id, old),
+        // No row: drop what an earlier failed write of this record left here, or the
+        // `after_*` hook would record it as this write's old state.
+        None => discard::<E, C>(db, id),
     }
     Ok(())
 }
 
-type StashKey = (usize, TypeId, String);
+/// Connection, task (tasks sharing one pool outside a transaction stay apart), entity, key.
+type StashKey = (usize, Option<tokio::task::Id>, TypeId, String);
 type Stashed = Vec<(Instant, Box<dyn Any + Send>)>;
 
 /// Old rows between the `before_*` and `after_*` hooks of one write. An entry whose
@@ -202,9 +206,17 @@ const STASH_SWEEP_AT: usize = 1024;
 fn stash_key<E: 'static, C>(db: &C, record_id: String) -> StashKey {
     (
         std::ptr::from_ref(db) as usize,
+        tokio::task::try_id(),
         TypeId::of::<E>(),
         record_id,
     )
+}
+
+fn discard<E: AuditedEntity, C>(db: &C, record_id: String) {
+    let mut guard = STASH.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(map) = guard.as_mut() {
+        map.remove(&stash_key::<E, C>(db, record_id));
+    }
 }
 
 fn stash<E: AuditedEntity, C>(db: &C, record_id: String, old: E::Model) {
