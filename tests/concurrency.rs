@@ -439,7 +439,7 @@ async fn soak(backend: Backend) {
             let db = db.clone();
             let ledger = ledger.clone();
             tokio::spawn(audit_core::with_actor(format!("soak-{task}"), async move {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (task as u64 + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((task as u64 + 1) * 0x1000_0001));
                 let mut own = Vec::new();
                 let mut retries = 0;
                 for step in 0..ops / SOAK_TASKS {
