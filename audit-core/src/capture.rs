@@ -153,8 +153,9 @@ async fn write<E: AuditedEntity, C: ConnectionTrait>(
 }
 
 /// Mock connections replay canned results; audit statements would consume them.
+/// Nothing is recorded while auditing is switched off ([`config::is_enabled`]).
 fn skip_connection<C: ConnectionTrait>(db: &C) -> bool {
-    db.is_mock_connection()
+    db.is_mock_connection() || !config::is_enabled()
 }
 
 /// Whether `C` is a transaction. SeaORM's `ConnectionTrait` cannot say, so this reads

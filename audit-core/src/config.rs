@@ -1,7 +1,9 @@
-//! Process-wide settings: the audit table's name and strict mode.
+//! Process-wide settings: the audit table's name, strict mode, and the on/off switch.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::AuditError;
 
@@ -62,4 +64,36 @@ fn validate_table_name(name: &str) -> Result<(), AuditError> {
             "audit table name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
         )))
     }
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+tokio::task_local! {
+    static SUSPENDED: ();
+}
+
+/// Switches auditing on or off for the whole process (on by default). While off, audited
+/// entities and [`crate::bulk`] run exactly the same statements for the change itself and
+/// write no audit rows. Flip it between writes, not while one is running: an update whose
+/// `before_save` saw it off and `after_save` on fails with a missing-old-state error.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether writes here are audited: the process-wide switch is on and no
+/// [`without_auditing`] scope is in force.
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed) && SUSPENDED.try_with(|_| ()).is_err()
+}
+
+/// Runs `fut` with auditing off for this task only (other tasks keep auditing).
+///
+/// ```
+/// # async fn demo() {
+/// let on = audit_core::without_auditing(async { audit_core::is_enabled() }).await;
+/// assert!(!on);
+/// # }
+/// ```
+pub async fn without_auditing<F: Future>(fut: F) -> F::Output {
+    SUSPENDED.scope((), fut).await
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bulk;
 mod capture;
 mod config;
 mod context;
@@ -18,7 +19,7 @@ mod record;
 pub mod schema;
 pub mod value;
 
-pub use config::{AuditConfig, config, configure};
+pub use config::{AuditConfig, config, configure, is_enabled, set_enabled, without_auditing};
 pub use context::{
     AuditContext, clear_actor_provider, current_actor, current_context, set_actor_provider,
     with_actor,

@@ -1,0 +1,130 @@
+//! Audited bulk writes: the audited counterparts of SeaORM's `insert_many`, `update_many`
+//! and `delete_many`, which bypass `ActiveModelBehavior` hooks.
+//!
+//! Each call runs in a transaction of its own (a savepoint inside the caller's
+//! transaction), so the change and its audit rows commit or roll back together. Old
+//! values are read in that transaction: `update_many` reads the matching rows first,
+//! `SELECT ... FOR UPDATE` on PostgreSQL and MySQL (SQLite has one writer at a time), then
+//! updates exactly those rows by primary key; `delete_many` takes the old rows from
+//! `DELETE ... RETURNING`. New rows come from `RETURNING` where the backend has it
+//! (MariaDB has no `UPDATE ... RETURNING`, so updated rows are read back by key).
+//! Statements are cut in chunks under each backend's bind-parameter limit, and the audit
+//! rows go in multi-row `INSERT`s, so the number of statements grows with the number of
+//! chunks, not of rows.
+//!
+//! All audit rows of one bulk call share one changeset id, and they are exactly the rows
+//! the same writes made one model at a time would leave (per record, per column; updates
+//! record only the columns that changed). Your own `ActiveModelBehavior` /
+//! [`AuditHooks`](crate::AuditHooks) hooks do not run, as with SeaORM's own bulk calls.
+//! With auditing switched off ([`crate::set_enabled`], [`crate::without_auditing`]) the
+//! same calls run only the change itself.
+//!
+//! ```ignore
+//! use audit_core::bulk;
+//! use sea_orm::sea_query::Expr;
+//!
+//! let created = bulk::insert_many::<account::Entity, _, _>(&db, models).await?;
+//! let raised = bulk::update_many::<account::Entity, _>(&db)
+//!     .col_expr(account::Column::Balance, Expr::col(account::Column::Balance).add(10))
+//!     .filter(account::Column::Balance.lt(100))
+//!     .exec()
+//!     .await?;
+//! let closed = bulk::delete_many::<account::Entity, _>(&db)
+//!     .filter(account::Column::Balance.eq(0))
+//!     .exec()
+//!     .await?;
+//! ```
+
+mod delete;
+mod insert;
+mod update;
+
+pub use delete::{DeleteMany, delete_many};
+pub use insert::insert_many;
+pub use update::{UpdateMany, update_many};
+
+use sea_orm::sea_query::ValueTuple;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
+    ModelTrait, PrimaryKeyToColumn, Statement,
+};
+
+use crate::capture::row_changes;
+use crate::entity::AuditedEntity;
+use crate::key::primary_key_condition;
+use crate::record::{self, Changeset, ColumnChange};
+use crate::{Operation, current_context};
+
+/// The most bind parameters one statement may carry on `backend` (SQLite's default
+/// `SQLITE_MAX_VARIABLE_NUMBER` since 3.32, the wire-protocol limit of the others).
+fn max_params(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    }
+}
+
+/// The primary key columns of `E`.
+fn key_columns<E: EntityTrait>() -> Vec<E::Column> {
+    E::PrimaryKey::iter().map(|pk| pk.into_column()).collect()
+}
+
+/// `pk IN (...)` (or `(pk1 = ? AND pk2 = ?) OR ...` for a composite key) for `keys`.
+fn keys_condition<E: EntityTrait>(keys: Vec<ValueTuple>) -> Condition {
+    let columns = key_columns::<E>();
+    if let [column] = columns.as_slice() {
+        let values = keys.into_iter().flat_map(ValueTuple::into_iter);
+        return Condition::all().add(column.is_in(values));
+    }
+    keys.into_iter().fold(Condition::any(), |any, key| {
+        any.add(primary_key_condition::<E>(key))
+    })
+}
+
+/// `stmt` with `RETURNING` every column of `E`, for backends where SeaORM does not add it
+/// (MariaDB, SQLite without `sqlite-use-returning-for-3_35`), read back as models.
+async fn returning_raw<E, C>(db: &C, mut stmt: Statement) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let quote = if db.get_database_backend() == DbBackend::MySql {
+        '`'
+    } else {
+        '"'
+    };
+    let columns: Vec<String> = E::Column::iter()
+        .map(|c| format!("{quote}{}{quote}", c.as_str()))
+        .collect();
+    stmt.sql.push_str(" RETURNING ");
+    stmt.sql.push_str(&columns.join(", "));
+    E::find().from_raw_sql(stmt).all(db).await
+}
+
+/// Writes the audit rows of `pairs` (old, new) as one changeset.
+async fn record<'m, E, C>(
+    db: &C,
+    operation: Operation,
+    pairs: impl IntoIterator<Item = (Option<&'m E::Model>, Option<&'m E::Model>)>,
+) -> Result<(), DbErr>
+where
+    E: AuditedEntity,
+    C: ConnectionTrait,
+{
+    let rows: Vec<ColumnChange> = pairs
+        .into_iter()
+        .flat_map(|(old, new)| row_changes::<E>(operation, old, new))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let changeset = Changeset::begin(E::audit_table(), &current_context());
+    record::write(db, &changeset, &rows)
+        .await
+        .map_err(DbErr::from)
+}
+
+/// The text form of `model`'s primary key, as in `audit_log.record_id`.
+fn model_record_id<M: ModelTrait>(model: &M) -> String {
+    crate::key::record_id(&model.get_primary_key_value())
+}

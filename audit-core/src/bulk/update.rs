@@ -1,0 +1,169 @@
+//! Audited `update_many`.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, IntoCondition};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, IdenStatic,
+    Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionSession,
+    TransactionTrait,
+};
+
+use super::{key_columns, keys_condition, max_params, model_record_id, record};
+use crate::entity::AuditedEntity;
+use crate::{AuditError, Operation, is_enabled};
+
+/// Starts an audited `UPDATE` of the rows of `E` that match a filter; see [`UpdateMany`].
+pub fn update_many<E, C>(db: &C) -> UpdateMany<'_, E, C>
+where
+    E: AuditedEntity,
+    C: ConnectionTrait + TransactionTrait,
+{
+    UpdateMany {
+        db,
+        values: Vec::new(),
+        filter: Condition::all(),
+    }
+}
+
+/// An audited `UPDATE ... SET ... WHERE ...`, built like SeaORM's `UpdateMany`.
+///
+/// Each changed row gets one audit row per audited column whose value changed, old value
+/// read in the same transaction (locked on PostgreSQL and MySQL), new value as stored.
+#[must_use = "an update does nothing until `exec` is awaited"]
+pub struct UpdateMany<'db, E: AuditedEntity, C> {
+    db: &'db C,
+    values: Vec<(E::Column, Expr)>,
+    filter: Condition,
+}
+
+impl<E, C> UpdateMany<'_, E, C>
+where
+    E: AuditedEntity,
+    C: ConnectionTrait + TransactionTrait,
+{
+    /// Sets `column` to `expr` (which may refer to the row's columns).
+    pub fn col_expr(mut self, column: E::Column, expr: impl Into<Expr>) -> Self {
+        self.values.push((column, expr.into()));
+        self
+    }
+
+    /// Sets every column that is `Set` in `model` to its value.
+    pub fn set<A: ActiveModelTrait<Entity = E>>(mut self, model: A) -> Self {
+        for column in E::Column::iter() {
+            if let ActiveValue::Set(value) = model.get(column) {
+                self.values.push((column, column.save_as(Expr::val(value))));
+            }
+        }
+        self
+    }
+
+    /// Restricts the update to rows matching `condition` (several calls are `AND`ed).
+    pub fn filter(mut self, condition: impl IntoCondition) -> Self {
+        self.filter = self.filter.add(condition.into_condition());
+        self
+    }
+
+    /// Runs the update; returns how many rows it matched (with auditing off, SeaORM's
+    /// `rows_affected`, which on MySQL counts only rows whose values changed).
+    pub async fn exec(self) -> Result<u64, DbErr> {
+        if self.values.is_empty() {
+            return Ok(0);
+        }
+        self.check_key_untouched()?;
+        if !is_enabled() {
+            let update = self.statement().filter(self.filter.clone());
+            return Ok(update.exec(self.db).await?.rows_affected);
+        }
+        Ok(self.run().await?.len() as u64)
+    }
+
+    /// Runs the update; returns the updated rows as stored, in primary key order.
+    pub async fn exec_with_returning(self) -> Result<Vec<E::Model>, DbErr> {
+        if self.values.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_key_untouched()?;
+        self.run().await
+    }
+
+    /// Reads the matching rows locked, updates them by key in chunks, records the changes.
+    async fn run(self) -> Result<Vec<E::Model>, DbErr> {
+        let txn = self.db.begin().await?;
+        let mut select = E::find().filter(self.filter.clone());
+        for column in key_columns::<E>() {
+            select = select.order_by_asc(column);
+        }
+        let old = select.lock_exclusive().all(&txn).await?;
+        let mut new: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
+        for chunk in old.chunks(self.keys_per_statement(&txn)?) {
+            let keys = || chunk.iter().map(|m| m.get_primary_key_value()).collect();
+            let update = self.statement().filter(keys_condition::<E>(keys()));
+            let rows = if txn.support_returning() {
+                update.exec_with_returning(&txn).await?
+            } else {
+                update.exec(&txn).await?;
+                E::find()
+                    .filter(keys_condition::<E>(keys()))
+                    .all(&txn)
+                    .await?
+            };
+            new.extend(rows.into_iter().map(|m| (model_record_id(&m), m)));
+        }
+        let pairs: Vec<(&E::Model, E::Model)> = old
+            .iter()
+            .filter_map(|o| new.remove(&model_record_id(o)).map(|n| (o, n)))
+            .collect();
+        if is_enabled() {
+            record::<E, _>(
+                &txn,
+                Operation::Update,
+                pairs.iter().map(|(o, n)| (Some(*o), Some(n))),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(pairs.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// The `UPDATE ... SET` part, without a filter.
+    fn statement(&self) -> sea_orm::UpdateMany<E> {
+        self.values
+            .iter()
+            .fold(E::update_many(), |update, (column, expr)| {
+                update.col_expr(*column, expr.clone())
+            })
+    }
+
+    /// How many keys fit in one `UPDATE` beside the `SET` values' parameters.
+    fn keys_per_statement<T: ConnectionTrait>(&self, db: &T) -> Result<usize, AuditError> {
+        let backend = db.get_database_backend();
+        let set_params = self
+            .statement()
+            .build(backend)
+            .values
+            .map_or(0, |v| v.0.len());
+        let per_key = key_columns::<E>().len().max(1);
+        let room = max_params(backend).saturating_sub(set_params) / per_key;
+        if room == 0 {
+            return Err(AuditError::Input(format!(
+                "bulk update of `{}` binds {set_params} values in SET, leaving no room for keys",
+                E::audit_table()
+            )));
+        }
+        Ok(room)
+    }
+
+    /// Changing a key would detach the audit trail from its record.
+    fn check_key_untouched(&self) -> Result<(), AuditError> {
+        let keys: Vec<&str> = key_columns::<E>().iter().map(|c| c.as_str()).collect();
+        match self.values.iter().find(|(c, _)| keys.contains(&c.as_str())) {
+            Some((column, _)) => Err(AuditError::Input(format!(
+                "bulk update cannot change primary key column `{}.{}`",
+                E::audit_table(),
+                column.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
