@@ -315,7 +315,7 @@ fn nulls() -> every::Model {
         i32v: 1,
         i64v: 1 << 53,
         f32v: -1.5e-7,
-        f64v: 1.0 / 3.0,
+        f64v: -0.0,
         boolv: true,
         text: "plain".into(),
         bytes: vec![0, 0xff, 0x7f],

@@ -3,8 +3,8 @@
 //! Numbers stay numbers, strings stay strings and JSON columns are stored as the JSON
 //! itself. Where JSON has no exact type the value is a string in a fixed format:
 //! decimals (`"12.50"`), UUIDs, dates and times (RFC 3339 with nanoseconds),
-//! non-finite floats (`"NaN"`, `"inf"`, `"-inf"`), floats so large that JSON parsers
-//! reject their digits (near `f64::MAX`) and bytes (lowercase hex). A SQL
+//! non-finite floats (`"NaN"`, `"inf"`, `"-inf"`), `"-0"`, floats so large that JSON
+//! parsers reject their digits (near `f64::MAX`) and bytes (lowercase hex). A SQL
 //! NULL is JSON `null`. Decoding is driven by the column's Rust type, so every value
 //! round-trips exactly. `sea_query`'s own `sea_value_to_json_value` is not used: it
 //! turns decimals into floats, timestamps into SQL literals and panics on non-UTF-8 bytes.
@@ -167,10 +167,12 @@ fn opt<T>(value: &Option<T>, f: impl FnOnce(&T) -> Json) -> Json {
 
 fn float(v: f64, text: String) -> Json {
     // Shortest text that round-trips in the value's own width, read back as a number.
-    // Non-finite values, and the finite ones whose plain digits JSON parsers reject as
-    // out of range (near `f64::MAX`, which would otherwise become `null`), stay text.
+    // Non-finite values, the finite ones whose plain digits JSON parsers reject as out of
+    // range (near `f64::MAX`, which would otherwise become `null`) and `-0` (PostgreSQL's
+    // `jsonb` drops the sign of a zero) stay text.
+    let negative_zero = v == 0.0 && v.is_sign_negative();
     match serde_json::from_str::<Json>(&text) {
-        Ok(number) if v.is_finite() => number,
+        Ok(number) if v.is_finite() && !negative_zero => number,
         _ => Json::String(text),
     }
 }
