@@ -99,6 +99,18 @@ impl FreshDb {
             );
             return Ok(None);
         };
+        Self::connect_url(backend, &url, max_connections)
+            .await
+            .map(Some)
+    }
+
+    /// A fresh database on the server at `url` (for SQLite the URL is ignored: a new file
+    /// in a temporary folder), with a pool of `max_connections`.
+    pub async fn connect_url(
+        backend: Backend,
+        url: &str,
+        max_connections: u32,
+    ) -> Result<FreshDb, DbErr> {
         let name = unique_name();
         let (db_url, dir, schema) = match backend {
             Backend::Sqlite => {
@@ -112,20 +124,20 @@ impl FreshDb {
                 )
             }
             Backend::Postgres => {
-                let admin = Database::connect(&url).await?;
+                let admin = Database::connect(url).await?;
                 admin
                     .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
                     .await?;
                 admin.close().await?;
-                (url.clone(), None, Some(name.clone()))
+                (url.to_owned(), None, Some(name.clone()))
             }
             Backend::MySql => {
-                let admin = Database::connect(&url).await?;
+                let admin = Database::connect(url).await?;
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
                     .await?;
                 admin.close().await?;
-                let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+                let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
                 (format!("{base}/{name}"), None, None)
             }
         };
@@ -141,13 +153,13 @@ impl FreshDb {
             )
             .await?;
         }
-        Ok(Some(FreshDb {
+        Ok(FreshDb {
             db,
             backend,
             name,
-            admin_url: url,
+            admin_url: url.to_owned(),
             _dir: dir,
-        }))
+        })
     }
 
     /// Drops the fresh schema or database.
