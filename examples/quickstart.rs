@@ -83,6 +83,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
 
     print_trail(&db).await?;
+
+    // The account as it was after Bob's change (its version 2), rebuilt from the trail:
+    // the redacted and skipped columns cannot be rebuilt, so they stay `NotSet`.
+    let past = audit_core::history::snapshot_at_version::<account::Entity, _>(&db, id, 2)
+        .await?
+        .expect("the account existed at version 2");
+    println!("\nversion {} ({}):", past.version, past.changed_at);
+    println!("{:?}", past.into_active_model()?);
+
+    // What changed between the account's versions 1 and 2.
+    println!("\nversion 1 -> 2:");
+    for change in audit_core::diff_versions::<account::Entity, _>(&db, id, 1, 2).await? {
+        let show = |v: Option<serde_json::Value>| v.map_or("∅".to_owned(), |v| v.to_string());
+        println!("  {}: {} -> {}", change.column, show(change.from), show(change.to));
+    }
     Ok(())
 }
 
