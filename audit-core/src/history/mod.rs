@@ -65,7 +65,7 @@
 //! let undo = audit_core::revert::<ticket::Entity, _>(&db, 1, &versions[1].changeset_id, OnConflict::Refuse);
 //! let reopened = audit_core::with_actor("admin", undo).await?;
 //! assert_eq!(reopened.map(|t| t.status).as_deref(), Some("open"));
-//! //! # Ok(())
+//! # Ok(())
 //! # }
 //! ```
 
