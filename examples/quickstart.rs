@@ -96,7 +96,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nversion 1 -> 2:");
     for change in audit_core::diff_versions::<account::Entity, _>(&db, id, 1, 2).await? {
         let show = |v: Option<serde_json::Value>| v.map_or("∅".to_owned(), |v| v.to_string());
-        println!("  {}: {} -> {}", change.column, show(change.from), show(change.to));
+        println!(
+            "  {}: {} -> {}",
+            change.column,
+            show(change.from),
+            show(change.to)
+        );
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ mod config;
 mod context;
 mod entity;
 mod error;
-mod hooks;
 pub mod history;
+mod hooks;
 mod key;
 #[cfg(feature = "migration")]
 pub mod migration;
