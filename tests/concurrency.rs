@@ -13,8 +13,8 @@ use audit_core::{AuditContext, AuditTableOptions};
 use common::{Backend, FreshDb, RawRow, account, audit_rows, new_account, setup};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ModelTrait,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IsolationLevel,
+    ModelTrait, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
@@ -36,7 +36,15 @@ async fn fresh(backend: Backend, pool: u32) -> Option<FreshDb> {
 /// write lock is taken up front (waiting up to the busy timeout) instead of failing the
 /// upgrade from a read.
 async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    begin_with(db, None).await
+}
+
+async fn begin_with(
+    db: &DatabaseConnection,
+    isolation_level: Option<IsolationLevel>,
+) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
+        isolation_level,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     })
@@ -90,8 +98,13 @@ async fn add_to_balance(db: &DatabaseConnection, id: i32, delta: i64) -> Result<
 
 /// Sets the balance of account `id` without reading it first: only the audit layer reads
 /// the old row, so the chain holds only if it reads under the row lock.
-async fn blind_set_balance(db: &DatabaseConnection, id: i32, balance: i64) -> Result<(), DbErr> {
-    let txn = begin(db).await?;
+async fn blind_set_balance(
+    db: &DatabaseConnection,
+    isolation: Option<IsolationLevel>,
+    id: i32,
+    balance: i64,
+) -> Result<(), DbErr> {
+    let txn = begin_with(db, isolation).await?;
     let am = account::ActiveModel {
         id: Set(id),
         balance: Set(balance),
@@ -107,82 +120,107 @@ fn rows_of<'a>(rows: &'a [RawRow], record: &str, column: &str) -> Vec<&'a RawRow
         .collect()
 }
 
+/// Runs `write(db, task, n)` `per_task` times in each of [`TASKS`] tasks, each task with
+/// its own actor, retrying what is retryable; returns the number of retries.
+async fn in_tasks<F, Fut>(db: &Arc<DatabaseConnection>, per_task: i64, write: F) -> u32
+where
+    F: Fn(Arc<DatabaseConnection>, i64, i64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), DbErr>> + Send,
+{
+    let tasks: Vec<_> = (0..TASKS as i64)
+        .map(|task| {
+            let (db, write) = (db.clone(), write.clone());
+            let scope = AuditContext::new().actor(format!("task-{task}"));
+            tokio::spawn(scope.scope(async move {
+                let mut retries = 0;
+                for n in 0..per_task {
+                    retries += with_retry(|| write(db.clone(), task, n)).await.1;
+                }
+                retries
+            }))
+        })
+        .collect();
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await.unwrap();
+    }
+    retries
+}
+
 async fn same_row_chain(backend: Backend) {
     let Some(fresh) = fresh(backend, TASKS as u32).await else {
         return;
     };
     let db = Arc::new(fresh.db.clone());
-    let created = new_account("shared", 0).insert(&*db).await.unwrap();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let db = db.clone();
-            tokio::spawn(
-                AuditContext::new()
-                    .actor(format!("task-{task}"))
-                    .scope(async move {
-                        let mut retries = 0;
-                        for _ in 0..UPDATES_PER_TASK {
-                            retries += with_retry(|| add_to_balance(&db, created.id, 1)).await.1;
-                        }
-                        retries
-                    }),
-            )
-        })
-        .collect();
-    let mut retries = 0;
-    for task in tasks {
-        retries += task.await.unwrap();
-    }
-    let committed = TASKS as i64 * UPDATES_PER_TASK;
-    eprintln!(
-        "{backend:?}: {committed} read-modify-write transactions on one row in {:?} ({retries} retries)",
-        started.elapsed()
-    );
-    let row = account::Entity::find_by_id(created.id)
-        .one(&*db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.balance, committed, "{backend:?}: no update was lost");
+    let id = new_account("shared", 0).insert(&*db).await.unwrap().id;
+    let balance = || async {
+        account::Entity::find_by_id(id)
+            .one(&*db)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
+    };
+    let per_phase = TASKS as i64 * UPDATES_PER_TASK;
 
-    // Blind writes: each sets a value of its own without reading the row.
+    // Read-modify-write under the test's own row lock: no update is lost.
     let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let db = db.clone();
-            tokio::spawn(
-                AuditContext::new()
-                    .actor(format!("task-{task}"))
-                    .scope(async move {
-                        let mut retries = 0;
-                        for n in 0..UPDATES_PER_TASK {
-                            let value = -(task as i64 * 1000 + n + 1);
-                            retries += with_retry(|| blind_set_balance(&db, created.id, value))
-                                .await
-                                .1;
-                        }
-                        retries
-                    }),
-            )
-        })
-        .collect();
-    let mut retries = 0;
-    for task in tasks {
-        retries += task.await.unwrap();
-    }
+    let retries = in_tasks(&db, UPDATES_PER_TASK, move |db, _, _| async move {
+        add_to_balance(&db, id, 1).await
+    })
+    .await;
     eprintln!(
-        "{backend:?}: {committed} blind update transactions on one row in {:?} ({retries} retries)",
+        "{backend:?}: {per_phase} read-modify-write transactions on one row in {:?} ({retries} retries)",
         started.elapsed()
     );
-    let committed = 2 * committed;
-    let row = account::Entity::find_by_id(created.id)
+    assert_eq!(
+        balance().await,
+        per_phase,
+        "{backend:?}: no update was lost"
+    );
+
+    // Blind writes: only the audit layer reads the old row, so the chain below holds only
+    // if it reads under the row lock.
+    let started = Instant::now();
+    let retries = in_tasks(&db, UPDATES_PER_TASK, move |db, task, n| async move {
+        blind_set_balance(&db, None, id, -(task * 1000 + n + 1)).await
+    })
+    .await;
+    eprintln!(
+        "{backend:?}: {per_phase} blind update transactions on one row in {:?} ({retries} retries)",
+        started.elapsed()
+    );
+    let mut committed = 2 * per_phase;
+    let mut per_actor = 2 * UPDATES_PER_TASK;
+
+    // PostgreSQL REPEATABLE READ: concurrent updates fail with serialization errors and
+    // are retried; the failed attempts leave no audit rows.
+    if backend == Backend::Postgres {
+        let started = Instant::now();
+        let retries = in_tasks(&db, 50, move |db, task, n| async move {
+            let isolation = Some(IsolationLevel::RepeatableRead);
+            blind_set_balance(&db, isolation, id, task * 1000 + n + 1).await
+        })
+        .await;
+        eprintln!(
+            "{backend:?}: {} REPEATABLE READ blind updates in {:?} ({retries} retries)",
+            TASKS * 50,
+            started.elapsed()
+        );
+        assert!(
+            retries > 0,
+            "serialization failures were provoked and retried"
+        );
+        committed += TASKS as i64 * 50;
+        per_actor += 50;
+    }
+    let row = account::Entity::find_by_id(id)
         .one(&*db)
         .await
         .unwrap()
         .unwrap();
     let rows = audit_rows(&*db).await.unwrap();
-    let chain = rows_of(&rows, &created.id.to_string(), "balance");
+    let chain = rows_of(&rows, &id.to_string(), "balance");
     let updates: Vec<_> = chain.iter().filter(|r| r.operation == "update").collect();
     assert_eq!(
         updates.len() as i64,
@@ -210,7 +248,7 @@ async fn same_row_chain(backend: Backend) {
             .iter()
             .filter(|r| r.actor.as_deref() == Some(actor.as_str()))
             .count();
-        assert_eq!(mine as i64, 2 * UPDATES_PER_TASK, "{backend:?}: {actor}");
+        assert_eq!(mine as i64, per_actor, "{backend:?}: {actor}");
     }
     fresh.cleanup().await.unwrap();
 }
