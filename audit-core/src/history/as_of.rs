@@ -8,10 +8,12 @@ use sea_orm::{
     TryIntoModel, Value,
 };
 
+use sea_orm::sea_query::IntoValueTuple;
+
 use super::query::{KeyOf, history};
 use super::state::RecordState;
-use super::versions::{Version, group};
-use crate::{AuditError, AuditedEntity, ColumnPolicy};
+use super::versions::{Version, group, record_versions};
+use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 
 /// A record of `E` rebuilt from the trail, column by column. Columns the trail cannot
 /// give back (`#[audit(redact)]`, `#[audit(skip)]`, or absent because the trail starts
@@ -221,20 +223,22 @@ where
     E: AuditedEntity,
     C: ConnectionTrait,
 {
-    let versions = super::versions::versions::<E, C>(db, key).await?;
-    let upto = versions_upto::<E>(&versions, number)?;
+    let record = record_id(&key.into_value_tuple());
+    let versions = record_versions::<E, C>(db, &record).await?;
+    let upto = versions_upto::<E>(&versions, number, &record)?;
     Snapshot::rebuild(upto)
 }
 
 /// The first `number` versions, or [`AuditError::NotFound`].
-pub(crate) fn versions_upto<E: AuditedEntity>(
-    versions: &[Version],
+pub(crate) fn versions_upto<'a, E: AuditedEntity>(
+    versions: &'a [Version],
     number: u32,
-) -> Result<&[Version], AuditError> {
+    record: &str,
+) -> Result<&'a [Version], AuditError> {
     let count = usize::try_from(number).unwrap_or(usize::MAX);
     if number == 0 || count > versions.len() {
         return Err(AuditError::NotFound(format!(
-            "version {number} of a `{}` record (it has {} versions)",
+            "version {number} of `{}` {record} (it has {} versions)",
             E::audit_table(),
             versions.len()
         )));

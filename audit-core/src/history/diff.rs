@@ -1,14 +1,15 @@
 //! What changed in a record between two versions or two instants.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::IntoValueTuple;
 use sea_orm::{ConnectionTrait, IdenStatic, Iterable};
 use serde_json::Value as Json;
 
 use super::as_of::versions_upto;
 use super::query::KeyOf;
 use super::state::RecordState;
-use super::versions::{Version, versions};
-use crate::{AuditError, AuditedEntity, ColumnPolicy};
+use super::versions::{Version, record_versions, versions};
+use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 
 /// One column that differs between two states of a record.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,9 +36,10 @@ where
     E: AuditedEntity,
     C: ConnectionTrait,
 {
-    let all = versions::<E, C>(db, key).await?;
-    let a = RecordState::after(versions_upto::<E>(&all, from)?);
-    let b = RecordState::after(versions_upto::<E>(&all, to)?);
+    let record = record_id(&key.into_value_tuple());
+    let all = record_versions::<E, C>(db, &record).await?;
+    let a = RecordState::after(versions_upto::<E>(&all, from, &record)?);
+    let b = RecordState::after(versions_upto::<E>(&all, to, &record)?);
     Ok(diff_states::<E>(&a, &b))
 }
 

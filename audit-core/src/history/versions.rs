@@ -5,8 +5,10 @@ use sea_orm::ConnectionTrait;
 use serde_json::Value as Json;
 
 use super::entry::AuditEntry;
-use super::query::{KeyOf, history};
-use crate::{AuditError, AuditedEntity, Operation};
+use sea_orm::sea_query::IntoValueTuple;
+
+use super::query::{KeyOf, table_history};
+use crate::{AuditError, AuditedEntity, Operation, record_id};
 
 /// One write of one record: version `number` of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +47,19 @@ where
     E: AuditedEntity,
     C: ConnectionTrait,
 {
-    Ok(group(history::<E>(key).fetch(db).await?))
+    let record = record_id(&key.into_value_tuple());
+    record_versions::<E, C>(db, &record).await
+}
+
+/// [`versions`] of the record whose key text is `record`.
+pub(crate) async fn record_versions<E, C>(db: &C, record: &str) -> Result<Vec<Version>, AuditError>
+where
+    E: AuditedEntity,
+    C: ConnectionTrait,
+{
+    Ok(group(
+        table_history::<E>().record_id(record).fetch(db).await?,
+    ))
 }
 
 /// Groups a record's rows, in id order, into versions numbered from 1.
