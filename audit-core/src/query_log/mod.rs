@@ -24,7 +24,8 @@
 //! default), or at WARN for a failed or slow statement. Their fields: `backend`, `kind`
 //! (`select`, `insert`, `update`, `delete`, `other`), `tables` (comma-separated, when they
 //! can be read off the SQL), `sql`, `elapsed_us`, `success`, `slow`, `actor` and `context`
-//! (JSON) when set, and `params` (JSON array) when [`QueryLoggerBuilder::log_params`] is on.
+//! (JSON) when set, and `params` (JSON array) when [`QueryLoggerBuilder::log_params`] is on
+//! and the statement has bound values.
 
 mod access_log;
 mod counters;
@@ -231,9 +232,7 @@ impl Shared {
         if !emit {
             return;
         }
-        let params = self
-            .options
-            .log_params
+        let params = (self.options.log_params && !values.is_empty())
             .then(|| self.options.redactions.render(&parsed, values));
         let tables = (!parsed.tables.is_empty()).then(|| parsed.tables.join(","));
         let context_json = context.context_json();
@@ -254,7 +253,7 @@ impl Shared {
                 slow,
                 actor = context.actor_name(),
                 context = context_json.as_ref().map(tracing::field::display),
-                params = params.as_deref(),
+                params = params.as_deref().map(tracing::field::display),
                 "{message}"
             )
         );

@@ -307,10 +307,7 @@ fn tables<'a>(tokens: &[Token<'a>]) -> Vec<&'a str> {
         {
             i += 1;
         }
-        loop {
-            let Some(name) = table_ref(tokens, &mut i) else {
-                break;
-            };
+        while let Some(name) = table_ref(tokens, &mut i) {
             if !tables.contains(&name) {
                 tables.push(name);
             }
