@@ -8,8 +8,9 @@ use crate::{AuditError, config};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditTableOptions {
-    /// Install triggers that reject every `UPDATE` and `DELETE` on the audit table,
-    /// making it append-only for every client of the database, not just this library.
+    /// Install triggers that reject every `UPDATE` and `DELETE` (and on PostgreSQL
+    /// `TRUNCATE`) on the audit table, making it append-only for every client of the
+    /// database, not just this library.
     pub append_only: bool,
 }
 
@@ -152,8 +153,8 @@ fn append_only_sql(backend: DbBackend, table: &str) -> Vec<String> {
                 ),
                 format!("DROP TRIGGER IF EXISTS {function} ON {t}"),
                 format!(
-                    "CREATE TRIGGER {function} BEFORE UPDATE OR DELETE ON {t} \
-                     FOR EACH ROW EXECUTE FUNCTION {function}()"
+                    "CREATE TRIGGER {function} BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
                 ),
             ]
         }
