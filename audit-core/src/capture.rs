@@ -179,12 +179,15 @@ where
     C: ConnectionTrait,
 {
     let id = record_id(&key);
+    // `all`, not `one`: at most one row matches the key, and `one`'s `LIMIT ?` makes
+    // SQLite re-prepare the statement on every run (a bound LIMIT is a plan input).
     let old = E::find()
         .filter(primary_key_condition::<E>(key))
         .lock_exclusive()
-        .one(db)
+        .all(db)
         .await
-        .map_err(|e| DbErr::from(AuditError::Read(e)))?;
+        .map_err(|e| DbErr::from(AuditError::Read(e)))?
+        .pop();
     match old {
         Some(old) => stash::<E, C>(db, id, old),
         // No row: drop what an earlier failed write of this record left here, or the

@@ -1,7 +1,6 @@
 //! Writing audit rows: one multi-row `INSERT` per write, chunked under every backend's limits.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 use serde_json::Value as Json;
 
@@ -99,48 +98,108 @@ pub(crate) async fn write<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The columns of `audit_log` an audit row fills: first the five one changeset shares,
+/// then the five of each row.
+const SHARED_COLUMNS: [&str; 5] = [
+    "changeset_id",
+    "table_name",
+    "actor",
+    "changed_at",
+    "context",
+];
+const ROW_COLUMNS: [&str; 5] = [
+    "record_id",
+    "operation",
+    "column_name",
+    "old_value",
+    "new_value",
+];
+
+/// One multi-row `INSERT`, built as text: sea-query's builder cloned every value twice and
+/// dominated the cost of an audited write. On SQLite (`?NNN`) and PostgreSQL (`$N`) the
+/// changeset's five shared values are bound once and referenced from every row; MySQL has
+/// only positional `?`, so they are repeated. JSON is bound as text on SQLite and MySQL
+/// (whose JSON columns are text) and as `jsonb` on PostgreSQL.
 fn insert_statement(
     backend: DbBackend,
     table: &str,
     changeset: &Changeset,
     rows: &[ColumnChange],
 ) -> sea_orm::Statement {
-    let mut insert = Query::insert();
-    insert.into_table(Alias::new(table)).columns(
-        [
-            "changeset_id",
-            "table_name",
-            "record_id",
-            "operation",
-            "column_name",
-            "old_value",
-            "new_value",
-            "actor",
-            "changed_at",
-            "context",
-        ]
-        .map(Alias::new),
-    );
-    let at = time_value(backend, changeset.at);
-    let context = json_value(changeset.context.as_ref());
-    for row in rows {
-        insert.values_panic(
-            [
-                changeset.id.as_str().into(),
-                changeset.table.into(),
-                row.record_id.as_str().into(),
-                row.operation.as_str().into(),
-                row.column.into(),
-                json_value(row.old.as_ref()),
-                json_value(row.new.as_ref()),
-                changeset.actor.clone().into(),
-                at.clone(),
-                context.clone(),
-            ]
-            .map(sea_orm::sea_query::SimpleExpr::Value),
-        );
+    let quote = if backend == DbBackend::MySql {
+        '`'
+    } else {
+        '"'
+    };
+    let numbered = backend != DbBackend::MySql;
+    let columns: Vec<String> = SHARED_COLUMNS
+        .iter()
+        .chain(&ROW_COLUMNS)
+        .map(|c| format!("{quote}{c}{quote}"))
+        .collect();
+    let mut sql = String::with_capacity(64 + rows.len() * 64);
+    sql.push_str(&format!(
+        "INSERT INTO {quote}{table}{quote} ({}) VALUES ",
+        columns.join(", ")
+    ));
+    let shared = [
+        Value::String(Some(changeset.id.clone())),
+        Value::String(Some(changeset.table.to_owned())),
+        Value::String(changeset.actor.clone()),
+        time_value(backend, changeset.at),
+        bound_json(backend, changeset.context.as_ref()),
+    ];
+    let mut values = Vec::with_capacity(if numbered { 5 } else { 10 } * rows.len() + 5);
+    if numbered {
+        values.extend(shared.iter().cloned());
     }
-    backend.build(&insert)
+    let placeholder = |sql: &mut String, n: usize| match backend {
+        DbBackend::Postgres => sql.push_str(&format!("${n}")),
+        DbBackend::Sqlite => sql.push_str(&format!("?{n}")),
+        _ => sql.push('?'),
+    };
+    let shared_sql = {
+        let mut text = String::new();
+        if numbered {
+            for n in 1..=SHARED_COLUMNS.len() {
+                placeholder(&mut text, n);
+                text.push_str(", ");
+            }
+        }
+        text
+    };
+    for (i, row) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        if numbered {
+            sql.push_str(&shared_sql);
+        } else {
+            values.extend(shared.iter().cloned());
+            sql.push_str("?, ?, ?, ?, ?, ");
+        }
+        values.extend([
+            Value::String(Some(row.record_id.clone())),
+            Value::String(Some(row.operation.as_str().to_owned())),
+            Value::String(Some(row.column.to_owned())),
+            bound_json(backend, row.old.as_ref()),
+            bound_json(backend, row.new.as_ref()),
+        ]);
+        for k in 0..ROW_COLUMNS.len() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            placeholder(&mut sql, values.len() - ROW_COLUMNS.len() + k + 1);
+        }
+        sql.push(')');
+    }
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// A JSON value as bound by [`insert_statement`]: text where the column is text.
+fn bound_json(backend: DbBackend, json: Option<&Json>) -> Value {
+    match backend {
+        DbBackend::Postgres => json_value(json),
+        _ => Value::String(json.map(Json::to_string)),
+    }
 }
 
 /// A JSON value as bound to the audit table: SQL NULL for `None`, text on SQLite and
