@@ -116,9 +116,10 @@ const ROW_COLUMNS: [&str; 5] = [
 ];
 
 /// One multi-row `INSERT`, built as text: sea-query's builder cloned every value twice and
-/// dominated the cost of an audited write. On SQLite (`?NNN`) and PostgreSQL (`$N`) the
-/// changeset's five shared values are bound once and referenced from every row; MySQL has
-/// only positional `?`, so they are repeated. JSON is bound as text on SQLite and MySQL
+/// dominated the cost of an audited write. On PostgreSQL (`$N`) the changeset's five
+/// shared values are bound once and referenced from every row; SQLite and MySQL get
+/// positional `?` and repeated values (sqlx looks up every SQLite `?NNN` by name, which
+/// costs quadratic time in a statement of thousands of parameters). JSON is bound as text on SQLite and MySQL
 /// (whose JSON columns are text) and as `jsonb` on PostgreSQL.
 fn insert_statement(
     backend: DbBackend,
@@ -131,7 +132,7 @@ fn insert_statement(
     } else {
         '"'
     };
-    let numbered = backend != DbBackend::MySql;
+    let numbered = backend == DbBackend::Postgres;
     let columns: Vec<String> = SHARED_COLUMNS
         .iter()
         .chain(&ROW_COLUMNS)
@@ -155,7 +156,6 @@ fn insert_statement(
     }
     let placeholder = |sql: &mut String, n: usize| match backend {
         DbBackend::Postgres => sql.push_str(&format!("${n}")),
-        DbBackend::Sqlite => sql.push_str(&format!("?{n}")),
         _ => sql.push('?'),
     };
     let shared_sql = {
