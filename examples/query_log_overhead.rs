@@ -7,7 +7,9 @@
 //!   every event to a sink (so events are built and formatted);
 //! - `logger+access`: default options plus the access log recording every read of `account`.
 //!
-//! Modes run interleaved in slices on fresh rows; each mode's time is the sum of its slices.
+//! Modes run interleaved in slices on fresh rows; each mode's time is the sum of its slices,
+//! and `median_ratio` is the median over slices of the mode's time over `off`'s time in
+//! the same round (robust to a shared machine's drift).
 //! `cargo run --release --example query_log_overhead -- [sqlite|postgres|mysql] [N]`
 
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ mod account {
 }
 
 const MODES: [&str; 4] = ["off", "logger", "logger+fmt", "logger+access"];
-const SLICES: usize = 20;
+const SLICES: usize = 40;
 
 fn row(i: i32) -> account::ActiveModel {
     account::ActiveModel {
@@ -112,8 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let per_slice = n / SLICES;
     let mut secs = [Duration::ZERO; MODES.len()];
+    let mut ratios: [Vec<f64>; MODES.len()] = Default::default();
     let mut next_id = [0i32; MODES.len()];
     for slice in 0..SLICES {
+        let mut round = [Duration::ZERO; MODES.len()];
         for step in 0..MODES.len() {
             // Rotate the order so no mode always runs first.
             let mode = (slice + step) % MODES.len();
@@ -131,19 +135,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 next_id[mode] += 1;
                 update_one(db, id).await?;
             }
-            secs[mode] += start.elapsed();
+            round[mode] = start.elapsed();
+            secs[mode] += round[mode];
+        }
+        for (mode, time) in round.iter().enumerate() {
+            ratios[mode].push(time.as_secs_f64() / round[0].as_secs_f64());
         }
     }
     access_logger.flush_access_log().await;
 
     let ops = per_slice * SLICES;
     let off = secs[0].as_secs_f64();
-    for (mode, secs) in MODES.iter().zip(secs) {
+    for (mode, (secs, ratios)) in MODES.iter().zip(secs.iter().zip(&mut ratios)) {
+        ratios.sort_by(f64::total_cmp);
         println!(
-            r#"{{"impl":"audit-core","backend":"{backend:?}","workload":"W2","mode":"audited/{mode}","n":{ops},"secs":{:.3},"ops_per_sec":{:.1},"overhead":{:.3}}}"#,
+            r#"{{"impl":"audit-core","backend":"{backend:?}","workload":"W2","mode":"audited/{mode}","n":{ops},"secs":{:.3},"ops_per_sec":{:.1},"overhead":{:.3},"median_ratio":{:.3}}}"#,
             secs.as_secs_f64(),
             ops as f64 / secs.as_secs_f64(),
-            secs.as_secs_f64() / off
+            secs.as_secs_f64() / off,
+            ratios[ratios.len() / 2]
         );
     }
     eprintln!("access log: {:?}", access_logger.access_log_stats());

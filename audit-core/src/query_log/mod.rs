@@ -26,6 +26,12 @@
 //! can be read off the SQL), `sql`, `elapsed_us`, `success`, `slow`, `actor` and `context`
 //! (JSON) when set, and `params` (JSON array) when [`QueryLoggerBuilder::log_params`] is on
 //! and the statement has bound values.
+//!
+//! What SeaORM does not meter is not logged: `execute_unprepared` (raw SQL text without
+//! parameters), `BEGIN`/`COMMIT`/`ROLLBACK`, and anything on a mock, proxy or disconnected
+//! connection. Redaction knows the columns you register
+//! ([`QueryLoggerBuilder::redact_entity`]); register every entity with `#[audit(redact)]`
+//! columns before turning [`QueryLoggerBuilder::log_params`] on.
 
 mod access_log;
 mod counters;
