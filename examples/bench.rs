@@ -117,7 +117,7 @@ impl Mode {
 
     /// The slice order: plain, audited, audited, plain, ...
     fn order(slice: usize) -> [Mode; 2] {
-        if slice % 2 == 0 {
+        if slice.is_multiple_of(2) {
             [Mode::Plain, Mode::Audited]
         } else {
             [Mode::Audited, Mode::Plain]
@@ -133,7 +133,7 @@ fn row(r: i64) -> account::ActiveModel {
         email: Set(format!("user{r}@example.com")),
         balance: Set(r * 37 % 100_000),
         active: Set(r % 2 == 0),
-        score: Set((r % 5 != 0).then(|| r as f64 * 0.25)),
+        score: Set((r % 5 != 0).then_some(r as f64 * 0.25)),
         created_at: Set(base + chrono::Duration::seconds(r)),
         tags: Set((r % 3 != 0).then(|| json!(["bench", format!("t{}", r % 10)]))),
         note: Set((r % 4 != 0).then(|| format!("note {r}"))),
