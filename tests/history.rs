@@ -887,3 +887,91 @@ async fn composite_keys_postgres() {
 async fn composite_keys_mysql() {
     composite_keys(Backend::MySql).await;
 }
+
+mod labelled {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "labelled")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub meta: Json,
+        pub score: Option<f64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+async fn value_filters(backend: Backend) {
+    let Some(fresh) = fresh(backend).await else {
+        return;
+    };
+    let db = &fresh.db;
+    create_table(db, labelled::Entity).await;
+    let write = |meta: serde_json::Value, score: Option<f64>| labelled::ActiveModel {
+        meta: Set(meta),
+        score: Set(score),
+        ..Default::default()
+    };
+    let a = write(json!({"b": 1, "a": [true, null, "x"]}), Some(0.1))
+        .insert(db)
+        .await
+        .unwrap();
+    write(json!({"a": [true, null, "x"]}), Some(0.25))
+        .insert(db)
+        .await
+        .unwrap();
+    write(json!([{"a": 1}]), None).insert(db).await.unwrap();
+
+    // JSON values match as JSON, whatever order the keys were written in.
+    let by_object = audit_core::table_history::<labelled::Entity>()
+        .column(labelled::Column::Meta)
+        .new_value(json!({"a": [true, null, "x"], "b": 1}))
+        .fetch(db)
+        .await
+        .unwrap();
+    let ids: Vec<_> = by_object.iter().map(|r| r.record_id.clone()).collect();
+    assert_eq!(ids, [a.id.to_string()], "{backend:?}");
+    let by_array = audit_core::all_history()
+        .column_named("meta")
+        .new_value(json!([{"a": 1}]))
+        .fetch(db)
+        .await
+        .unwrap();
+    assert_eq!(by_array.len(), 1, "{backend:?}");
+    // Floats match by value; SQL NULL by `null`.
+    let by_float = audit_core::all_history()
+        .column_named("score")
+        .new_value(0.1f64)
+        .fetch(db)
+        .await
+        .unwrap();
+    assert_eq!(by_float.len(), 1, "{backend:?}");
+    assert_eq!(by_float[0].new_value, Some(json!(0.1)));
+    let by_null = audit_core::all_history()
+        .column_named("score")
+        .new_value(Option::<f64>::None)
+        .fetch(db)
+        .await
+        .unwrap();
+    assert_eq!(by_null.len(), 1, "{backend:?}");
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn value_filters_sqlite() {
+    value_filters(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn value_filters_postgres() {
+    value_filters(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn value_filters_mysql() {
+    value_filters(Backend::MySql).await;
+}
