@@ -22,7 +22,7 @@ pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>
 /// ```
 /// # use audit_core::Operation;
 /// # fn demo(at: chrono::DateTime<chrono::Utc>) -> audit_core::HistoryQuery {
-/// // Every time a `ticket` was closed, by anyone but the robot, newest first.
+/// // Every update since `at` that closed a `ticket`, newest first.
 /// audit_core::all_history()
 ///     .table("ticket")
 ///     .column_named("status")
