@@ -35,8 +35,10 @@
 
 mod access_log;
 mod counters;
+mod params;
 mod parse;
 mod redact;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,8 @@
 use sea_orm::{Iterable, Value};
 use serde_json::Value as Json;
 
-use super::parse::{Parsed, Slot};
+use super::params::Slot;
+use super::parse::Parsed;
 use crate::entity::{AuditedEntity, ColumnPolicy, REDACTED};
 
 /// The redacted columns of each registered table.
