@@ -4,8 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ConnectionTrait, EntityTrait, IdenStatic, Iterable,
-    TryIntoModel, Value,
+    ActiveModelTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, TryIntoModel, Value,
 };
 
 use sea_orm::sea_query::IntoValueTuple;
@@ -133,14 +132,6 @@ impl<E: AuditedEntity> Snapshot<E> {
             }
         }
         Ok(am)
-    }
-
-    /// The known values as `(column, value)` pairs, for building a model by hand.
-    pub fn values(&self) -> impl Iterator<Item = (E::Column, ActiveValue<Value>)> + '_ {
-        self.values.iter().map(|(c, v)| match v {
-            Recalled::Value(value) => (*c, ActiveValue::Set(value.clone())),
-            Recalled::Unknown(_) => (*c, ActiveValue::NotSet),
-        })
     }
 }
 
