@@ -11,7 +11,7 @@
 //! MySQL/MariaDB server (a fresh schema or database is made and dropped), `--slices`
 //! timing slices per mode (20), `--reads` history reads of W5/W6 (1000), `--history-rows`
 //! audit rows W6 needs (1,000,000), `--bulk-rows` rows of the bulk `update_many`
-//! measurement (10,000; 0 skips it).
+//! measurement (10,000; 0 skips it), `--slow-ms` prints statements slower than that.
 //!
 //! Both modes run the same code: the same entity, hooks and statements for the change;
 //! `plain` only switches auditing off with `audit_core::set_enabled(false)`. The modes
@@ -66,6 +66,7 @@ struct Args {
     reads: usize,
     history_rows: u64,
     bulk_rows: usize,
+    slow_ms: Option<u64>,
 }
 
 impl Args {
@@ -77,6 +78,7 @@ impl Args {
             reads: 1000,
             history_rows: 1_000_000,
             bulk_rows: 10_000,
+            slow_ms: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -88,6 +90,7 @@ impl Args {
                 "--reads" => args.reads = value()?.parse()?,
                 "--history-rows" => args.history_rows = value()?.parse()?,
                 "--bulk-rows" => args.bulk_rows = value()?.parse()?,
+                "--slow-ms" => args.slow_ms = Some(value()?.parse()?),
                 other => {
                     return Err(format!("unknown option `{other}` (see the example's docs)").into());
                 }
@@ -501,7 +504,16 @@ async fn main() -> Result<(), Error> {
             return Err(format!("`--url {url}`: expected postgres://, mysql:// or sqlite:").into());
         }
     };
-    let fresh = FreshDb::connect_url(backend, args.url.as_deref().unwrap_or(""), 1).await?;
+    let mut fresh = FreshDb::connect_url(backend, args.url.as_deref().unwrap_or(""), 1).await?;
+    if let Some(ms) = args.slow_ms {
+        // Profiling aid: every statement slower than `--slow-ms` on standard error.
+        fresh.db.set_metric_callback(move |info| {
+            if info.elapsed >= Duration::from_millis(ms) {
+                let sql: String = info.statement.sql.chars().take(100).collect();
+                eprintln!("slow {:>8.1} ms  {sql}", info.elapsed.as_secs_f64() * 1e3);
+            }
+        });
+    }
     let db = fresh.db.clone();
     audit_core::create_audit_table(&db).await?;
     let schema = sea_orm::Schema::new(db.get_database_backend());
