@@ -7,7 +7,7 @@ mod common;
 
 use common::{Backend, FreshDb, audit_rows, create_table};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, EntityTrait};
+use sea_orm::{ActiveModelTrait, ModelTrait};
 use serde_json::json;
 
 /// The classic format, with user hooks, a table label, skipped timestamps, a renamed column
