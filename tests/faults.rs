@@ -676,7 +676,9 @@ async fn append_only(backend: Backend) {
     // PostgreSQL's TRUNCATE fires no row triggers: a statement trigger refuses it.
     // (MySQL's TRUNCATE fires no triggers at all; SQLite has no TRUNCATE.)
     if backend == Backend::Postgres {
-        let err = run_sql(db, "TRUNCATE audit_log").await.expect_err("TRUNCATE");
+        let err = run_sql(db, "TRUNCATE audit_log")
+            .await
+            .expect_err("TRUNCATE");
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     // Also inside a transaction that then commits.
