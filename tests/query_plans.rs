@@ -5,6 +5,7 @@
 
 mod common;
 
+use audit_core::AuditTableOptions;
 use audit_core::HistoryQuery;
 use common::{Backend, create_table, setup};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -125,6 +126,11 @@ async fn plans(backend: Backend) {
         return;
     };
     let db = &fresh.db;
+    // The column index is opt-in; options apply when the table is created.
+    db.execute_unprepared("DROP TABLE audit_log").await.unwrap();
+    audit_core::create_audit_table_with(db, AuditTableOptions::default().with_column_index())
+        .await
+        .unwrap();
     create_table(db, ticket::Entity).await;
     fill(db, backend).await;
 
