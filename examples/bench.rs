@@ -34,29 +34,7 @@ use serde_json::json;
 
 const IMPL: &str = "seaorm-audit";
 
-mod account {
-    use audit_core::Audited;
-    use sea_orm::entity::prelude::*;
-
-    /// The `account` table of `BENCH.md`.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(table_name = "account")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub owner: String,
-        pub email: String,
-        pub balance: i64,
-        pub active: bool,
-        pub score: Option<f64>,
-        pub created_at: ChronoDateTimeUtc,
-        pub tags: Option<Json>,
-        pub note: Option<String>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
+use seaorm_audit::bench_account as account;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -132,22 +110,6 @@ impl Mode {
     }
 }
 
-/// The row with number `r`: every value follows from `r`.
-fn row(r: i64) -> account::ActiveModel {
-    let base = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-    account::ActiveModel {
-        owner: Set(format!("owner {r}")),
-        email: Set(format!("user{r}@example.com")),
-        balance: Set(r * 37 % 100_000),
-        active: Set(r % 2 == 0),
-        score: Set((r % 5 != 0).then_some(r as f64 * 0.25)),
-        created_at: Set(base + chrono::Duration::seconds(r)),
-        tags: Set((r % 3 != 0).then(|| json!(["bench", format!("t{}", r % 10)]))),
-        note: Set((r % 4 != 0).then(|| format!("note {r}"))),
-        ..Default::default()
-    }
-}
-
 struct Bench {
     db: DatabaseConnection,
     backend: Backend,
@@ -179,7 +141,7 @@ impl Bench {
 
     fn fresh_rows(&mut self, count: usize) -> Vec<account::ActiveModel> {
         let rows = (self.next_row..self.next_row + count as i64)
-            .map(row)
+            .map(account::row)
             .collect();
         self.next_row += count as i64;
         rows

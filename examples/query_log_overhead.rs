@@ -14,52 +14,15 @@
 
 use std::time::{Duration, Instant};
 
-use audit_core::Audited;
 use audit_core::query_log::{AccessLog, QueryLogger};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, Schema, TransactionTrait};
 use seaorm_audit::{Backend, FreshDb};
 
-mod account {
-    use super::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-    #[sea_orm(table_name = "account")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        pub owner: String,
-        pub email: String,
-        pub balance: i64,
-        pub active: bool,
-        pub score: Option<f64>,
-        pub created_at: ChronoDateTimeUtc,
-        pub tags: Option<Json>,
-        pub note: Option<String>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-}
+use seaorm_audit::bench_account as account;
 
 const MODES: [&str; 4] = ["off", "logger", "logger+fmt", "logger+access"];
 const SLICES: usize = 40;
-
-fn row(i: i32) -> account::ActiveModel {
-    account::ActiveModel {
-        owner: Set(format!("owner-{i}")),
-        email: Set(format!("owner-{i}@example.com")),
-        balance: Set(i64::from(i) * 10),
-        active: Set(i % 2 == 0),
-        score: Set((i % 3 != 0).then(|| f64::from(i) / 7.0)),
-        created_at: Set(
-            chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(i), 0).unwrap_or_default(),
-        ),
-        tags: Set(Some(serde_json::json!(["t", i % 5]))),
-        note: Set(None),
-        ..Default::default()
-    }
-}
 
 /// One W2 operation on row `id`.
 async fn update_one(db: &DatabaseConnection, id: i32) -> Result<(), DbErr> {
@@ -98,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let total = i32::try_from(n * MODES.len())?;
     for chunk in (1..=total).collect::<Vec<_>>().chunks(500) {
-        account::Entity::insert_many(chunk.iter().map(|&i| row(i)))
+        account::Entity::insert_many(chunk.iter().map(|&i| account::row(i64::from(i))))
             .exec(&base)
             .await?;
     }

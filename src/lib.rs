@@ -4,6 +4,8 @@
 //! PostgreSQL and MySQL/MariaDB are reached through `AUDIT_POSTGRES_URL` and
 //! `AUDIT_MYSQL_URL`; SQLite needs nothing.
 
+pub mod bench_account;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};

@@ -35,7 +35,7 @@ static CONFIG: RwLock<AuditConfig> = RwLock::new(AuditConfig::DEFAULT);
 /// Replaces the process-wide settings. Fails, changing nothing, on an invalid table name
 /// (it must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit).
 pub fn configure(config: AuditConfig) -> Result<(), AuditError> {
-    validate_table_name(&config.table_name)?;
+    validate_table_name("audit table", &config.table_name)?;
     *CONFIG.write().unwrap_or_else(|e| e.into_inner()) = config;
     Ok(())
 }
@@ -53,7 +53,8 @@ pub(crate) fn table_name() -> String {
         .to_string()
 }
 
-fn validate_table_name(name: &str) -> Result<(), AuditError> {
+/// Checks a table name the library will create: `what` names it in the error.
+pub(crate) fn validate_table_name(what: &str, name: &str) -> Result<(), AuditError> {
     let valid = (1..=63).contains(&name.len())
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -61,7 +62,7 @@ fn validate_table_name(name: &str) -> Result<(), AuditError> {
         Ok(())
     } else {
         Err(AuditError::Config(format!(
-            "audit table name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
+            "{what} name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
         )))
     }
 }

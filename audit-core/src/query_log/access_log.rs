@@ -123,7 +123,7 @@ impl AccessLog {
 
     /// Creates the access-log table and its indexes if they do not exist yet.
     pub async fn create_table<C: ConnectionTrait>(&self, db: &C) -> Result<(), AuditError> {
-        validate_table_name(&self.table)?;
+        crate::config::validate_table_name("access log table", &self.table)?;
         for sql in table_sql(db.get_database_backend(), &self.table) {
             db.execute_unprepared(&sql)
                 .await
@@ -138,7 +138,7 @@ impl AccessLog {
     /// Starts the writer task on the current tokio runtime. `logged` is the connection the
     /// logger is about to be attached to (cloned before that, so without the logger).
     pub(crate) fn start(self, logged: &DatabaseConnection) -> Result<AccessSender, AuditError> {
-        validate_table_name(&self.table)?;
+        crate::config::validate_table_name("access log table", &self.table)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             AuditError::Config(
                 "the access log starts a writer task: attach the query logger inside a tokio runtime"
@@ -161,19 +161,6 @@ impl AccessLog {
             sensitive: self.sensitive,
             stats,
         })
-    }
-}
-
-fn validate_table_name(name: &str) -> Result<(), AuditError> {
-    let valid = (1..=63).contains(&name.len())
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(AuditError::Config(format!(
-            "access log table name `{name}` must be 1 to 63 ASCII letters, digits or `_`, not starting with a digit"
-        )))
     }
 }
 
