@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The account as it was after Bob's change (its version 2), rebuilt from the trail:
     // the redacted and skipped columns cannot be rebuilt, so they stay `NotSet`.
-    let past = audit_core::history::snapshot_at_version::<account::Entity, _>(&db, id, 2)
+    let past = audit_core::history::snapshot_at_version::<account::Entity>(&db, id, 2)
         .await?
         .expect("the account existed at version 2");
     println!("\nversion {} ({}):", past.version, past.changed_at);
@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // What changed between the account's versions 1 and 2.
     println!("\nversion 1 -> 2:");
-    for change in audit_core::diff_versions::<account::Entity, _>(&db, id, 1, 2).await? {
+    for change in audit_core::diff_versions::<account::Entity>(&db, id, 1, 2).await? {
         let show = |v: Option<serde_json::Value>| v.map_or("∅".to_owned(), |v| v.to_string());
         println!(
             "  {}: {} -> {}",

@@ -444,10 +444,7 @@ where
     let after_delete = tick().await;
 
     for (step, (at, expected)) in times.iter().zip(&stored).enumerate() {
-        let rebuilt = audit_core::as_of::<E, _>(db, 1, *at)
-            .await
-            .unwrap()
-            .unwrap();
+        let rebuilt = audit_core::as_of::<E>(db, 1, *at).await.unwrap().unwrap();
         assert_same(
             &rebuilt,
             expected,
@@ -455,7 +452,7 @@ where
             &format!("{what} as_of step {step}"),
         );
         let number = u32::try_from(step + 1).unwrap();
-        let by_version = audit_core::at_version::<E, _>(db, 1, number)
+        let by_version = audit_core::at_version::<E>(db, 1, number)
             .await
             .unwrap()
             .unwrap();
@@ -467,12 +464,12 @@ where
         );
     }
     assert!(
-        audit_core::as_of::<E, _>(db, 1, after_delete)
+        audit_core::as_of::<E>(db, 1, after_delete)
             .await
             .unwrap()
             .is_none()
     );
-    let restored = audit_core::restore::<E, _>(db, 1).await.unwrap();
+    let restored = audit_core::restore::<E>(db, 1).await.unwrap();
     assert_same(&restored, &last, true, &format!("{what} restore"));
 }
 

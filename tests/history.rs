@@ -363,7 +363,7 @@ async fn versions_states_diffs(backend: Backend) {
     let after_delete = tick().await;
 
     // Versions: one per write, numbered, with actor, context and the changed columns.
-    let versions = audit_core::versions::<ticket::Entity, _>(db, id)
+    let versions = audit_core::versions::<ticket::Entity>(db, id)
         .await
         .unwrap();
     let summary: Vec<_> = versions
@@ -394,7 +394,7 @@ async fn versions_states_diffs(backend: Backend) {
     assert!(versions[1].changed_at > after_v1.trunc_micros());
 
     // Past states, by time and by version: exactly the models that were stored.
-    let as_of = |at| audit_core::as_of::<ticket::Entity, _>(db, id, at);
+    let as_of = |at| audit_core::as_of::<ticket::Entity>(db, id, at);
     assert_eq!(as_of(before_insert).await.unwrap(), None);
     assert_eq!(as_of(after_v1).await.unwrap(), Some(v1.clone()));
     assert_eq!(as_of(after_v2).await.unwrap(), Some(v2.clone()));
@@ -406,18 +406,18 @@ async fn versions_states_diffs(backend: Backend) {
         "{backend:?}: a write's own instant includes it"
     );
     for (number, expected) in [(1, Some(&v1)), (2, Some(&v2)), (3, Some(&v3)), (4, None)] {
-        let model = audit_core::at_version::<ticket::Entity, _>(db, id, number)
+        let model = audit_core::at_version::<ticket::Entity>(db, id, number)
             .await
             .unwrap();
         assert_eq!(model.as_ref(), expected, "{backend:?} version {number}");
     }
     for missing in [0, 5] {
-        let err = audit_core::at_version::<ticket::Entity, _>(db, id, missing)
+        let err = audit_core::at_version::<ticket::Entity>(db, id, missing)
             .await
             .unwrap_err();
         assert!(matches!(err, AuditError::NotFound(_)), "{err}");
     }
-    let snapshot = audit_core::history::snapshot_at_version::<ticket::Entity, _>(db, id, 2)
+    let snapshot = audit_core::history::snapshot_at_version::<ticket::Entity>(db, id, 2)
         .await
         .unwrap()
         .unwrap();
@@ -433,7 +433,7 @@ async fn versions_states_diffs(backend: Backend) {
         from: Some(from),
         to: Some(to),
     };
-    let diff = audit_core::diff_versions::<ticket::Entity, _>(db, id, 1, 3)
+    let diff = audit_core::diff_versions::<ticket::Entity>(db, id, 1, 3)
         .await
         .unwrap();
     assert_eq!(
@@ -445,26 +445,26 @@ async fn versions_states_diffs(backend: Backend) {
         ],
         "{backend:?}"
     );
-    let back = audit_core::diff_versions::<ticket::Entity, _>(db, id, 3, 2)
+    let back = audit_core::diff_versions::<ticket::Entity>(db, id, 3, 2)
         .await
         .unwrap();
     assert_eq!(back, [d("priority", json!(3), json!(1))]);
     assert!(
-        audit_core::diff_versions::<ticket::Entity, _>(db, id, 2, 2)
+        audit_core::diff_versions::<ticket::Entity>(db, id, 2, 2)
             .await
             .unwrap()
             .is_empty()
     );
-    let timed = audit_core::diff_times::<ticket::Entity, _>(db, id, after_v2, after_v3)
+    let timed = audit_core::diff_times::<ticket::Entity>(db, id, after_v2, after_v3)
         .await
         .unwrap();
     assert_eq!(timed, [d("priority", json!(1), json!(3))]);
-    let created = audit_core::diff_times::<ticket::Entity, _>(db, id, before_insert, after_v1)
+    let created = audit_core::diff_times::<ticket::Entity>(db, id, before_insert, after_v1)
         .await
         .unwrap();
     assert_eq!(created.len(), 5);
     assert!(created.iter().all(|c| c.from.is_none() && c.to.is_some()));
-    let deleted = audit_core::diff_versions::<ticket::Entity, _>(db, id, 3, 4)
+    let deleted = audit_core::diff_versions::<ticket::Entity>(db, id, 3, 4)
         .await
         .unwrap();
     assert!(deleted.iter().all(|c| c.from.is_some() && c.to.is_none()));
@@ -478,14 +478,14 @@ async fn versions_states_diffs(backend: Backend) {
     am.balance = Set(20);
     am.update(db).await.unwrap();
     let now = tick().await;
-    let err = audit_core::as_of::<account::Entity, _>(db, acc.id, now)
+    let err = audit_core::as_of::<account::Entity>(db, acc.id, now)
         .await
         .unwrap_err();
     assert!(
         matches!(&err, AuditError::NotRecorded { column, policy: "redacted", .. } if column == "password_hash"),
         "{err}"
     );
-    let snapshot = audit_core::history::snapshot_as_of::<account::Entity, _>(db, acc.id, now)
+    let snapshot = audit_core::history::snapshot_as_of::<account::Entity>(db, acc.id, now)
         .await
         .unwrap()
         .unwrap();
@@ -516,7 +516,7 @@ async fn versions_states_diffs(backend: Backend) {
     let partial = snapshot.into_active_model().unwrap();
     assert_eq!(partial.balance, Set(20));
     assert!(partial.password_hash.is_not_set() && partial.last_seen_at.is_not_set());
-    let diff = audit_core::diff_versions::<account::Entity, _>(db, acc.id, 1, 2)
+    let diff = audit_core::diff_versions::<account::Entity>(db, acc.id, 1, 2)
         .await
         .unwrap();
     assert_eq!(
@@ -590,7 +590,7 @@ async fn undo(backend: Backend) {
     // actor in force; carol's later title change stays.
     let reverted = with_actor(
         "admin",
-        audit_core::revert::<ticket::Entity, _>(db, t.id, &bobs, OnConflict::Refuse),
+        audit_core::revert::<ticket::Entity>(db, t.id, &bobs, OnConflict::Refuse),
     )
     .await
     .unwrap()
@@ -607,7 +607,7 @@ async fn undo(backend: Backend) {
         ticket::Entity::find_by_id(t.id).one(db).await.unwrap(),
         Some(reverted.clone())
     );
-    let last = audit_core::versions::<ticket::Entity, _>(db, t.id)
+    let last = audit_core::versions::<ticket::Entity>(db, t.id)
         .await
         .unwrap()
         .pop()
@@ -631,7 +631,7 @@ async fn undo(backend: Backend) {
     );
 
     // Reverting it again would overwrite the revert itself: refused, unless forced.
-    let err = audit_core::revert::<ticket::Entity, _>(db, t.id, &bobs, OnConflict::Refuse)
+    let err = audit_core::revert::<ticket::Entity>(db, t.id, &bobs, OnConflict::Refuse)
         .await
         .unwrap_err();
     assert!(
@@ -643,7 +643,7 @@ async fn undo(backend: Backend) {
         ticket::Entity::find_by_id(t.id).one(db).await.unwrap(),
         Some(reverted.clone())
     );
-    let forced = audit_core::revert::<ticket::Entity, _>(db, t.id, &bobs, OnConflict::Overwrite)
+    let forced = audit_core::revert::<ticket::Entity>(db, t.id, &bobs, OnConflict::Overwrite)
         .await
         .unwrap()
         .unwrap();
@@ -652,7 +652,7 @@ async fn undo(backend: Backend) {
         ("open", 1),
         "old values again"
     );
-    let unknown = audit_core::revert::<ticket::Entity, _>(db, t.id, "no-such", OnConflict::Refuse)
+    let unknown = audit_core::revert::<ticket::Entity>(db, t.id, "no-such", OnConflict::Refuse)
         .await
         .unwrap_err();
     assert!(matches!(unknown, AuditError::NotFound(_)), "{unknown}");
@@ -666,14 +666,14 @@ async fn undo(backend: Backend) {
     with_actor("dave", before_delete.clone().delete(db))
         .await
         .unwrap();
-    let not_deleted = audit_core::restore::<ticket::Entity, _>(db, 999_999)
+    let not_deleted = audit_core::restore::<ticket::Entity>(db, 999_999)
         .await
         .unwrap_err();
     assert!(
         matches!(not_deleted, AuditError::NotFound(_)),
         "{not_deleted}"
     );
-    let restored = with_actor("erin", audit_core::restore::<ticket::Entity, _>(db, t.id))
+    let restored = with_actor("erin", audit_core::restore::<ticket::Entity>(db, t.id))
         .await
         .unwrap();
     assert_eq!(restored, before_delete, "{backend:?}");
@@ -681,7 +681,7 @@ async fn undo(backend: Backend) {
         ticket::Entity::find_by_id(t.id).one(db).await.unwrap(),
         Some(before_delete.clone())
     );
-    let last = audit_core::versions::<ticket::Entity, _>(db, t.id)
+    let last = audit_core::versions::<ticket::Entity>(db, t.id)
         .await
         .unwrap()
         .pop()
@@ -690,26 +690,25 @@ async fn undo(backend: Backend) {
         (last.operation, last.actor.as_deref()),
         (Operation::Insert, Some("erin"))
     );
-    let again = audit_core::restore::<ticket::Entity, _>(db, t.id)
+    let again = audit_core::restore::<ticket::Entity>(db, t.id)
         .await
         .unwrap_err();
     assert!(matches!(again, AuditError::NotFound(_)), "{again}");
 
     // Reverting the original insert deletes the record, refused while later writes exist.
-    let versions = audit_core::versions::<ticket::Entity, _>(db, t.id)
+    let versions = audit_core::versions::<ticket::Entity>(db, t.id)
         .await
         .unwrap();
     let insert = versions[0].changeset_id.clone();
-    let err = audit_core::revert::<ticket::Entity, _>(db, t.id, &insert, OnConflict::Refuse)
+    let err = audit_core::revert::<ticket::Entity>(db, t.id, &insert, OnConflict::Refuse)
         .await
         .unwrap_err();
     assert!(matches!(err, AuditError::Conflict { .. }), "{err}");
     let fresh_ticket = new_ticket("tmp").insert(db).await.unwrap();
     let only = last_changeset::<ticket::Entity>(db, fresh_ticket.id).await;
-    let gone =
-        audit_core::revert::<ticket::Entity, _>(db, fresh_ticket.id, &only, OnConflict::Refuse)
-            .await
-            .unwrap();
+    let gone = audit_core::revert::<ticket::Entity>(db, fresh_ticket.id, &only, OnConflict::Refuse)
+        .await
+        .unwrap();
     assert_eq!(gone, None);
     assert_eq!(
         ticket::Entity::find_by_id(fresh_ticket.id)
@@ -719,7 +718,7 @@ async fn undo(backend: Backend) {
         None
     );
     // An update of a record deleted since cannot be reverted.
-    let versions = audit_core::versions::<ticket::Entity, _>(db, fresh_ticket.id)
+    let versions = audit_core::versions::<ticket::Entity>(db, fresh_ticket.id)
         .await
         .unwrap();
     assert_eq!(versions.last().unwrap().operation, Operation::Delete);
@@ -732,10 +731,9 @@ async fn undo(backend: Backend) {
     am.password_hash = Set("new".into());
     am.update(db).await.unwrap();
     let rotation = last_changeset::<account::Entity>(db, acc.id).await;
-    let err =
-        audit_core::revert::<account::Entity, _>(db, acc.id, &rotation, OnConflict::Overwrite)
-            .await
-            .unwrap_err();
+    let err = audit_core::revert::<account::Entity>(db, acc.id, &rotation, OnConflict::Overwrite)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -752,7 +750,7 @@ async fn undo(backend: Backend) {
         .unwrap()
         .unwrap();
     current.clone().delete(db).await.unwrap();
-    let err = audit_core::restore::<account::Entity, _>(db, acc.id)
+    let err = audit_core::restore::<account::Entity>(db, acc.id)
         .await
         .unwrap_err();
     assert!(matches!(err, AuditError::NotRecorded { .. }), "{err}");
@@ -760,7 +758,7 @@ async fn undo(backend: Backend) {
         password_hash: Set("reset".into()),
         ..Default::default()
     };
-    let err = audit_core::restore_with::<account::Entity, _>(db, acc.id, half.clone())
+    let err = audit_core::restore_with::<account::Entity>(db, acc.id, half.clone())
         .await
         .unwrap_err();
     assert!(
@@ -776,7 +774,7 @@ async fn undo(backend: Backend) {
         last_seen_at: Set(None),
         ..half
     };
-    let restored = audit_core::restore_with::<account::Entity, _>(db, acc.id, full)
+    let restored = audit_core::restore_with::<account::Entity>(db, acc.id, full)
         .await
         .unwrap();
     assert_eq!(
@@ -837,34 +835,34 @@ async fn composite_keys(backend: Backend) {
     assert_eq!(rows.len(), 4, "{backend:?}");
     assert!(rows.iter().all(|r| r.record_id == r#"["eu",7]"#));
     assert_eq!(
-        audit_core::as_of::<membership::Entity, _>(db, key(), after_v1)
+        audit_core::as_of::<membership::Entity>(db, key(), after_v1)
             .await
             .unwrap(),
         Some(v1.clone())
     );
     assert_eq!(
-        audit_core::at_version::<membership::Entity, _>(db, key(), 2)
+        audit_core::at_version::<membership::Entity>(db, key(), 2)
             .await
             .unwrap(),
         Some(v2.clone())
     );
-    let diff = audit_core::diff_versions::<membership::Entity, _>(db, key(), 1, 2)
+    let diff = audit_core::diff_versions::<membership::Entity>(db, key(), 1, 2)
         .await
         .unwrap();
     assert_eq!(diff.len(), 1);
     assert_eq!(diff[0].column, "role");
     let change = last_changeset::<membership::Entity>(db, key()).await;
-    let back = audit_core::revert::<membership::Entity, _>(db, key(), &change, OnConflict::Refuse)
+    let back = audit_core::revert::<membership::Entity>(db, key(), &change, OnConflict::Refuse)
         .await
         .unwrap();
     assert_eq!(back, Some(v1.clone()));
     v1.clone().delete(db).await.unwrap();
-    let restored = audit_core::restore::<membership::Entity, _>(db, key())
+    let restored = audit_core::restore::<membership::Entity>(db, key())
         .await
         .unwrap();
     assert_eq!(restored, v1);
     assert_eq!(
-        audit_core::versions::<membership::Entity, _>(db, key())
+        audit_core::versions::<membership::Entity>(db, key())
             .await
             .unwrap()
             .len(),

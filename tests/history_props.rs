@@ -136,20 +136,18 @@ async fn check(db: &DatabaseConnection, id: i32, ops: &[Op]) -> Result<(), TestC
         let state = item::Entity::find_by_id(id).one(db).await.unwrap();
         truth.push((step_time().await, state));
     }
-    let before = audit_core::as_of::<item::Entity, _>(db, id, start)
+    let before = audit_core::as_of::<item::Entity>(db, id, start)
         .await
         .unwrap();
     prop_assert_eq!(before, None);
     for (step, (at, state)) in truth.iter().enumerate() {
-        let rebuilt = audit_core::as_of::<item::Entity, _>(db, id, *at)
+        let rebuilt = audit_core::as_of::<item::Entity>(db, id, *at)
             .await
             .unwrap();
         prop_assert_eq!(exact(&rebuilt), exact(state), "as_of after step {}", step);
     }
     // Every version is a state the record went through, in order.
-    let versions = audit_core::versions::<item::Entity, _>(db, id)
-        .await
-        .unwrap();
+    let versions = audit_core::versions::<item::Entity>(db, id).await.unwrap();
     let mut distinct: Vec<&Option<item::Model>> = vec![&None];
     for (_, state) in &truth {
         if distinct.last().map(|s| exact(s)) != Some(exact(state)) {
@@ -159,7 +157,7 @@ async fn check(db: &DatabaseConnection, id: i32, ops: &[Op]) -> Result<(), TestC
     distinct.remove(0);
     prop_assert_eq!(versions.len(), distinct.len());
     for (version, state) in versions.iter().zip(distinct) {
-        let rebuilt = audit_core::at_version::<item::Entity, _>(db, id, version.number)
+        let rebuilt = audit_core::at_version::<item::Entity>(db, id, version.number)
             .await
             .unwrap();
         prop_assert_eq!(exact(&rebuilt), exact(state), "version {}", version.number);

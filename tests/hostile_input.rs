@@ -238,11 +238,11 @@ async fn hostile_values(backend: Backend) {
             .collect();
         assert_decodes(&inserted, model, backend);
         // The history API finds the record by its key and rebuilds it exactly.
-        let versions = audit_core::versions::<order::Entity, _>(db, model.id.clone())
+        let versions = audit_core::versions::<order::Entity>(db, model.id.clone())
             .await
             .unwrap();
         assert_eq!(versions.len(), 3, "{backend:?}: versions of {:?}", model.id);
-        let first = audit_core::at_version::<order::Entity, _>(db, model.id.clone(), 1)
+        let first = audit_core::at_version::<order::Entity>(db, model.id.clone(), 1)
             .await
             .unwrap();
         assert_eq!(
@@ -542,7 +542,7 @@ async fn reserved_names(backend: Backend) {
     ]
     .map(|(op, col, old, new)| (op.to_owned(), col.to_owned(), old, new));
     assert_eq!(rows, expected, "{backend:?}");
-    let second = audit_core::at_version::<user::Entity, _>(db, created.id, 2)
+    let second = audit_core::at_version::<user::Entity>(db, created.id, 2)
         .await
         .unwrap();
     assert_eq!(second, Some(updated), "{backend:?}: rebuilt from the trail");

@@ -155,31 +155,29 @@ fn not_recorded<E: AuditedEntity>(column: E::Column, policy: &'static str) -> Au
 /// write stamped at or before `at`. `None` before its insert and after its delete.
 /// Fails with [`AuditError::NotRecorded`] when a column is redacted or skipped; use
 /// [`snapshot_as_of`] for the columns that can be rebuilt.
-pub async fn as_of<E, C>(
-    db: &C,
+pub async fn as_of<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     at: DateTime<Utc>,
 ) -> Result<Option<E::Model>, AuditError>
 where
     E: AuditedEntity,
     E::ActiveModel: TryIntoModel<E::Model>,
-    C: ConnectionTrait,
 {
-    snapshot_as_of::<E, C>(db, key, at)
+    snapshot_as_of::<E>(db, key, at)
         .await?
         .map(Snapshot::into_model)
         .transpose()
 }
 
 /// [`as_of`], as a [`Snapshot`] that keeps the columns the trail cannot give back apart.
-pub async fn snapshot_as_of<E, C>(
-    db: &C,
+pub async fn snapshot_as_of<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     at: DateTime<Utc>,
 ) -> Result<Option<Snapshot<E>>, AuditError>
 where
     E: AuditedEntity,
-    C: ConnectionTrait,
 {
     let versions = group(history::<E>(key).until(at).fetch(db).await?);
     Snapshot::rebuild(&versions)
@@ -188,34 +186,32 @@ where
 /// The record of `E` with primary key `key` right after its version `number` (see
 /// [`versions`](super::versions())); `None` when that version is a delete.
 /// [`AuditError::NotFound`] when there is no such version.
-pub async fn at_version<E, C>(
-    db: &C,
+pub async fn at_version<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     number: u32,
 ) -> Result<Option<E::Model>, AuditError>
 where
     E: AuditedEntity,
     E::ActiveModel: TryIntoModel<E::Model>,
-    C: ConnectionTrait,
 {
-    snapshot_at_version::<E, C>(db, key, number)
+    snapshot_at_version::<E>(db, key, number)
         .await?
         .map(Snapshot::into_model)
         .transpose()
 }
 
 /// [`at_version`], as a [`Snapshot`].
-pub async fn snapshot_at_version<E, C>(
-    db: &C,
+pub async fn snapshot_at_version<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     number: u32,
 ) -> Result<Option<Snapshot<E>>, AuditError>
 where
     E: AuditedEntity,
-    C: ConnectionTrait,
 {
     let record = record_id(&key.into_value_tuple());
-    let versions = record_versions::<E, C>(db, &record).await?;
+    let versions = record_versions::<E, _>(db, &record).await?;
     let upto = versions_upto::<E>(&versions, number, &record)?;
     Snapshot::rebuild(upto)
 }

@@ -26,18 +26,17 @@ pub struct ColumnDiff {
 /// `from` and version `to` (see [`versions`](super::versions())), in column order. A
 /// redacted column that was written in between is listed with the redaction marker on
 /// both sides; skipped columns never appear.
-pub async fn diff_versions<E, C>(
-    db: &C,
+pub async fn diff_versions<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     from: u32,
     to: u32,
 ) -> Result<Vec<ColumnDiff>, AuditError>
 where
     E: AuditedEntity,
-    C: ConnectionTrait,
 {
     let record = record_id(&key.into_value_tuple());
-    let all = record_versions::<E, C>(db, &record).await?;
+    let all = record_versions::<E, _>(db, &record).await?;
     let a = RecordState::after(versions_upto::<E>(&all, from, &record)?);
     let b = RecordState::after(versions_upto::<E>(&all, to, &record)?);
     Ok(diff_states::<E>(&a, &b))
@@ -45,17 +44,16 @@ where
 
 /// [`diff_versions`] between the record's states at two instants (see
 /// [`as_of`](super::as_of())).
-pub async fn diff_times<E, C>(
-    db: &C,
+pub async fn diff_times<E>(
+    db: &impl ConnectionTrait,
     key: KeyOf<E>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ColumnDiff>, AuditError>
 where
     E: AuditedEntity,
-    C: ConnectionTrait,
 {
-    let all = versions::<E, C>(db, key).await?;
+    let all = versions::<E>(db, key).await?;
     let until = |at: DateTime<Utc>| all.iter().filter(move |v: &&Version| v.changed_at <= at);
     let a = RecordState::after(until(from));
     let b = RecordState::after(until(to));

@@ -54,15 +54,15 @@
 //! assert_eq!(closed[0].actor.as_deref(), Some("bob"));
 //!
 //! // The record's versions, the model as it was at an instant, and what changed.
-//! let versions = audit_core::versions::<ticket::Entity, _>(&db, 1).await?;
-//! let then = audit_core::as_of::<ticket::Entity, _>(&db, 1, opened).await?;
+//! let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+//! let then = audit_core::as_of::<ticket::Entity>(&db, 1, opened).await?;
 //! assert_eq!(then.map(|t| t.status).as_deref(), Some("open"));
-//! let diff = audit_core::diff_versions::<ticket::Entity, _>(&db, 1, 1, 2).await?;
+//! let diff = audit_core::diff_versions::<ticket::Entity>(&db, 1, 1, 2).await?;
 //! assert_eq!((diff[0].column.as_str(), diff[0].to.clone()), ("status", Some("closed".into())));
 //!
 //! // Undo Bob's change: an audited write by the current actor. It is refused with
 //! // `AuditError::Conflict` if a later write changed the same column, unless forced.
-//! let undo = audit_core::revert::<ticket::Entity, _>(&db, 1, &versions[1].changeset_id, OnConflict::Refuse);
+//! let undo = audit_core::revert::<ticket::Entity>(&db, 1, &versions[1].changeset_id, OnConflict::Refuse);
 //! let reopened = audit_core::with_actor("admin", undo).await?;
 //! assert_eq!(reopened.map(|t| t.status).as_deref(), Some("open"));
 //! # Ok(())

@@ -39,7 +39,21 @@ pub enum OnConflict {
 /// with [`AuditError::NotRecorded`] when a value to write back is redacted or skipped;
 /// with [`AuditError::NotFound`] when the changeset is not in the record's history or
 /// the record to change no longer exists.
-pub async fn revert<E, C>(
+pub async fn revert<E>(
+    db: &impl TransactionTrait,
+    key: KeyOf<E>,
+    changeset_id: &str,
+    on_conflict: OnConflict,
+) -> Result<Option<E::Model>, AuditError>
+where
+    E: AuditedEntity,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelBehavior + Send,
+{
+    revert_inner::<E, _>(db, key, changeset_id, on_conflict).await
+}
+
+async fn revert_inner<E, C>(
     db: &C,
     key: KeyOf<E>,
     changeset_id: &str,
@@ -64,20 +78,19 @@ where
 /// when it was deleted, through the audited write path. Fails with
 /// [`AuditError::NotRecorded`] when a column is redacted or skipped (use
 /// [`restore_with`]), [`AuditError::NotFound`] when the record's last write is not a delete.
-pub async fn restore<E, C>(db: &C, key: KeyOf<E>) -> Result<E::Model, AuditError>
+pub async fn restore<E>(db: &impl TransactionTrait, key: KeyOf<E>) -> Result<E::Model, AuditError>
 where
     E: AuditedEntity,
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelBehavior + Send,
-    C: TransactionTrait,
 {
-    restore_inner::<E, C>(db, key, None).await
+    restore_inner::<E, _>(db, key, None).await
 }
 
 /// [`restore`], taking the columns the trail cannot give back (redacted, skipped) from
 /// `fill`; every such column must be set in `fill`.
-pub async fn restore_with<E, C>(
-    db: &C,
+pub async fn restore_with<E>(
+    db: &impl TransactionTrait,
     key: KeyOf<E>,
     fill: E::ActiveModel,
 ) -> Result<E::Model, AuditError>
@@ -85,9 +98,8 @@ where
     E: AuditedEntity,
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelBehavior + Send,
-    C: TransactionTrait,
 {
-    restore_inner::<E, C>(db, key, Some(fill)).await
+    restore_inner::<E, _>(db, key, Some(fill)).await
 }
 
 async fn restore_inner<E, C>(

@@ -42,13 +42,15 @@ pub struct Change {
 
 /// Every version of the record of `E` with primary key `key`, oldest first. Empty when
 /// the trail holds nothing for it.
-pub async fn versions<E, C>(db: &C, key: KeyOf<E>) -> Result<Vec<Version>, AuditError>
+pub async fn versions<E>(
+    db: &impl ConnectionTrait,
+    key: KeyOf<E>,
+) -> Result<Vec<Version>, AuditError>
 where
     E: AuditedEntity,
-    C: ConnectionTrait,
 {
     let record = record_id(&key.into_value_tuple());
-    record_versions::<E, C>(db, &record).await
+    record_versions::<E, _>(db, &record).await
 }
 
 /// [`versions`] of the record whose key text is `record`.
