@@ -5,7 +5,7 @@
 
 use audit_core::{AuditContext, Audited};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, Database, Schema, TransactionTrait};
+use sea_orm::{ActiveValue::Set, Database, Iterable, Schema, TransactionTrait};
 
 mod account {
     use super::*;
@@ -89,8 +89,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let past = audit_core::history::snapshot_at_version::<account::Entity>(&db, id, 2)
         .await?
         .expect("the account existed at version 2");
-    println!("\nversion {} ({}):", past.version, past.changed_at);
-    println!("{:?}", past.into_active_model()?);
+    println!(
+        "\naccount {id} at version {} ({}), rebuilt from the trail:",
+        past.version, past.changed_at
+    );
+    for column in account::Column::iter() {
+        match past.get(column) {
+            Ok(value) => println!(
+                "  {:<14} {}",
+                column.as_str(),
+                audit_core::value::encode(&value)
+            ),
+            Err(_) => println!("  {:<14} (not recorded)", column.as_str()),
+        }
+    }
 
     // What changed between the account's versions 1 and 2.
     println!("\nversion 1 -> 2:");
