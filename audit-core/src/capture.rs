@@ -50,15 +50,14 @@ where
     if skip_connection(db) {
         return Ok(());
     }
-    let key = model.get_primary_key_value();
     let changes = if insert {
         row_changes::<E>(Operation::Insert, None, Some(model))
     } else {
-        let old = take_stashed::<E, C>(db, &record_id(&key)).ok_or_else(|| {
+        let id = record_id(&model.get_primary_key_value());
+        let old = take_stashed::<E, C>(db, &id).ok_or_else(|| {
             DbErr::Custom(format!(
-                "audit: the old state of `{}` {} was not captured before the update",
+                "audit: the old state of `{}` {id} was not captured before the update",
                 E::audit_table(),
-                record_id(&key)
             ))
         })?;
         row_changes::<E>(Operation::Update, Some(&old), Some(model))
@@ -66,20 +65,13 @@ where
     write::<E, C>(db, changes).await
 }
 
-/// Hook: runs before `delete`.
+/// Hook: runs before `delete`: the same capture of the old row as before an update.
 pub async fn before_delete<E, C>(am: E::ActiveModel, db: &C) -> Result<E::ActiveModel, DbErr>
 where
     E: AuditedEntity,
     C: ConnectionTrait,
 {
-    if skip_connection(db) {
-        return Ok(am);
-    }
-    check_transaction::<E, C>()?;
-    if let Some(key) = am.get_primary_key_value() {
-        stash_old_row::<E, C>(db, key).await?;
-    }
-    Ok(am)
+    before_save::<E, C>(am, db, false).await
 }
 
 /// Hook: runs after `delete`.

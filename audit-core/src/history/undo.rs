@@ -50,26 +50,11 @@ where
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelBehavior + Send,
 {
-    revert_inner::<E, _>(db, key, changeset_id, on_conflict).await
-}
-
-async fn revert_inner<E, C>(
-    db: &C,
-    key: KeyOf<E>,
-    changeset_id: &str,
-    on_conflict: OnConflict,
-) -> Result<Option<E::Model>, AuditError>
-where
-    E: AuditedEntity,
-    E::Model: IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelBehavior + Send,
-    C: TransactionTrait,
-{
     let changeset_id = changeset_id.to_owned();
-    in_transaction::<E, C, _>(db, key, move |txn, record| {
-        Box::pin(async move {
-            revert_in::<E, C::Transaction>(txn, record, &changeset_id, on_conflict, None).await
-        })
+    in_transaction::<E, _, _>(db, key, move |txn, record| {
+        Box::pin(
+            async move { revert_in::<E, _>(txn, record, &changeset_id, on_conflict, None).await },
+        )
     })
     .await
 }
