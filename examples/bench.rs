@@ -28,7 +28,7 @@ use audit_core::bulk;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{DatabaseConnection, DbBackend, ExprTrait, Statement, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, ExprTrait, Statement};
 use seaorm_audit::{Backend, FreshDb};
 use serde_json::json;
 
@@ -381,7 +381,8 @@ enum Workload {
 }
 
 impl Workload {
-    /// The timed part of one slice; returns the ids it wrote.
+    /// The timed part of one slice; returns the ids it wrote. Every transaction is an
+    /// `audit_core::transaction` (buffered audit rows, one write at commit) in both modes.
     async fn run(
         self,
         db: &DatabaseConnection,
@@ -392,36 +393,44 @@ impl Workload {
             Workload::InsertEach => {
                 let mut created = Vec::with_capacity(rows.len());
                 for row in rows {
-                    let txn = db.begin().await?;
-                    created.push(row.insert(&txn).await?.id);
-                    txn.commit().await?;
+                    let model = audit_core::transaction(db, |txn| {
+                        Box::pin(async move { row.insert(txn).await })
+                    })
+                    .await?;
+                    created.push(model.id);
                 }
                 return Ok(created);
             }
             Workload::UpdateEach => {
-                for id in ids {
-                    let txn = db.begin().await?;
-                    update_one(&txn, *id).await?;
-                    txn.commit().await?;
+                for &id in ids {
+                    audit_core::transaction(db, |txn| Box::pin(update_one(txn, id))).await?;
                 }
             }
             Workload::UpdateBatch => {
-                let txn = db.begin().await?;
-                for id in ids {
-                    update_one(&txn, *id).await?;
-                }
-                txn.commit().await?;
+                let ids = ids.to_vec();
+                audit_core::transaction(db, |txn| {
+                    Box::pin(async move {
+                        for id in ids {
+                            update_one(txn, id).await?;
+                        }
+                        Ok::<_, DbErr>(())
+                    })
+                })
+                .await?;
             }
             Workload::DeleteEach => {
-                for id in ids {
-                    let txn = db.begin().await?;
-                    account::ActiveModel {
-                        id: Set(*id),
-                        ..Default::default()
-                    }
-                    .delete(&txn)
+                for &id in ids {
+                    audit_core::transaction(db, |txn| {
+                        Box::pin(async move {
+                            account::ActiveModel {
+                                id: Set(id),
+                                ..Default::default()
+                            }
+                            .delete(txn)
+                            .await
+                        })
+                    })
                     .await?;
-                    txn.commit().await?;
                 }
             }
         }
@@ -430,11 +439,11 @@ impl Workload {
 }
 
 /// W2/W3's operation: load by id, change `balance` and `note`, save.
-async fn update_one<C: ConnectionTrait>(db: &C, id: i32) -> Result<(), Error> {
+async fn update_one<C: ConnectionTrait>(db: &C, id: i32) -> Result<(), DbErr> {
     let model = account::Entity::find_by_id(id)
         .one(db)
         .await?
-        .ok_or(format!("account {id} is missing"))?;
+        .ok_or_else(|| DbErr::RecordNotFound(format!("account {id}")))?;
     let balance = model.balance;
     let mut am: account::ActiveModel = model.into();
     am.balance = Set(balance + 1);

@@ -139,9 +139,12 @@ async fn write<E: AuditedEntity, C: ConnectionTrait>(
         return Ok(());
     }
     let changeset = Changeset::begin(E::audit_table(), &current_context());
-    record::write(db, &changeset, &changes)
-        .await
-        .map_err(DbErr::from)
+    match crate::transaction::defer(db, (changeset, changes)) {
+        None => Ok(()),
+        Some((changeset, changes)) => record::write(db, &changeset, &changes)
+            .await
+            .map_err(DbErr::from),
+    }
 }
 
 /// Mock connections replay canned results; audit statements would consume them.

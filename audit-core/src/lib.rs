@@ -17,6 +17,7 @@ mod operation;
 pub mod query_log;
 mod record;
 pub mod schema;
+mod transaction;
 pub mod value;
 
 pub use config::{AuditConfig, config, configure, is_enabled, set_enabled, without_auditing};
@@ -34,6 +35,7 @@ pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
+pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction};
 
 #[cfg(feature = "derive")]
 pub use audit_derive::Audited;

@@ -69,11 +69,33 @@ fn json_len(json: &Json) -> usize {
     }
 }
 
+/// The audit rows of one write: its changeset and one row per recorded column.
+pub(crate) type Batch = (Changeset, Vec<ColumnChange>);
+
 /// Writes the rows of one changeset through `db` (so inside the caller's transaction).
 pub(crate) async fn write<C: ConnectionTrait>(
     db: &C,
     changeset: &Changeset,
     rows: &[ColumnChange],
+) -> Result<(), AuditError> {
+    write_rows(db, rows.iter().map(|row| (changeset, row)).collect()).await
+}
+
+/// Writes the rows of several changesets, in order, in as few statements as the limits allow.
+pub(crate) async fn write_batches<C: ConnectionTrait>(
+    db: &C,
+    batches: &[Batch],
+) -> Result<(), AuditError> {
+    let rows = batches
+        .iter()
+        .flat_map(|(changeset, rows)| rows.iter().map(move |row| (changeset, row)))
+        .collect();
+    write_rows(db, rows).await
+}
+
+async fn write_rows<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<(&Changeset, &ColumnChange)>,
 ) -> Result<(), AuditError> {
     let table = config::table_name();
     let backend = db.get_database_backend();
@@ -85,10 +107,10 @@ pub(crate) async fn write<C: ConnectionTrait>(
             && end - start < ROWS_PER_STATEMENT
             && (end == start || bytes < BYTES_PER_STATEMENT)
         {
-            bytes += rows[end].approx_bytes();
+            bytes += rows[end].1.approx_bytes();
             end += 1;
         }
-        let statement = insert_statement(backend, &table, changeset, &rows[start..end]);
+        let statement = insert_statement(backend, &table, &rows[start..end]);
         db.execute_raw(statement)
             .await
             .map_err(|source| AuditError::Write {
@@ -118,16 +140,15 @@ const ROW_COLUMNS: [&str; 5] = [
 ];
 
 /// One multi-row `INSERT`, built as text: sea-query's builder cloned every value twice and
-/// dominated the cost of an audited write. On PostgreSQL (`$N`) the changeset's five
-/// shared values are bound once and referenced from every row; SQLite and MySQL get
+/// dominated the cost of an audited write. On PostgreSQL (`$N`) each changeset's five
+/// shared values are bound once and referenced from each of its rows; SQLite and MySQL get
 /// positional `?` and repeated values (sqlx looks up every SQLite `?NNN` by name, which
-/// costs quadratic time in a statement of thousands of parameters). JSON is bound as text on SQLite and MySQL
-/// (whose JSON columns are text) and as `jsonb` on PostgreSQL.
+/// costs quadratic time in a statement of thousands of parameters). JSON is bound as text
+/// on SQLite and MySQL (whose JSON columns are text) and as `jsonb` on PostgreSQL.
 fn insert_statement(
     backend: DbBackend,
     table: &str,
-    changeset: &Changeset,
-    rows: &[ColumnChange],
+    rows: &[(&Changeset, &ColumnChange)],
 ) -> sea_orm::Statement {
     let quote = if backend == DbBackend::MySql {
         '`'
@@ -145,37 +166,37 @@ fn insert_statement(
         "INSERT INTO {quote}{table}{quote} ({}) VALUES ",
         columns.join(", ")
     ));
-    let shared = [
-        Value::String(Some(changeset.id.clone())),
-        Value::String(Some(changeset.table.to_owned())),
-        Value::String(changeset.actor.clone()),
-        time_value(backend, changeset.at),
-        bound_json(backend, changeset.context.as_ref()),
-    ];
-    let mut values = Vec::with_capacity(if numbered { 5 } else { 10 } * rows.len() + 5);
-    if numbered {
-        values.extend(shared.iter().cloned());
-    }
-    let placeholder = |sql: &mut String, n: usize| match backend {
-        DbBackend::Postgres => sql.push_str(&format!("${n}")),
-        _ => sql.push('?'),
+    let shared = |changeset: &Changeset| {
+        [
+            Value::String(Some(changeset.id.clone())),
+            Value::String(Some(changeset.table.to_owned())),
+            Value::String(changeset.actor.clone()),
+            time_value(backend, changeset.at),
+            bound_json(backend, changeset.context.as_ref()),
+        ]
     };
-    let shared_sql = {
-        let mut text = String::new();
-        if numbered {
-            for n in 1..=SHARED_COLUMNS.len() {
-                placeholder(&mut text, n);
-                text.push_str(", ");
-            }
-        }
-        text
-    };
-    for (i, row) in rows.iter().enumerate() {
+    let mut values = Vec::with_capacity(10 * rows.len());
+    // PostgreSQL: the placeholders of the changeset whose shared values were bound last.
+    let mut shared_sql: Option<(*const Changeset, String)> = None;
+    for (i, (changeset, row)) in rows.iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ", (" });
         if numbered {
-            sql.push_str(&shared_sql);
+            let bound = shared_sql
+                .as_ref()
+                .is_some_and(|(at, _)| std::ptr::eq(*at, *changeset));
+            if !bound {
+                let first = values.len() + 1;
+                values.extend(shared(changeset));
+                let text = (first..first + SHARED_COLUMNS.len())
+                    .map(|n| format!("${n}, "))
+                    .collect();
+                shared_sql = Some((std::ptr::from_ref(*changeset), text));
+            }
+            if let Some((_, text)) = &shared_sql {
+                sql.push_str(text);
+            }
         } else {
-            values.extend(shared.iter().cloned());
+            values.extend(shared(changeset));
             sql.push_str("?, ?, ?, ?, ?, ");
         }
         values.extend([
@@ -189,7 +210,11 @@ fn insert_statement(
             if k > 0 {
                 sql.push_str(", ");
             }
-            placeholder(&mut sql, values.len() - ROW_COLUMNS.len() + k + 1);
+            if numbered {
+                sql.push_str(&format!("${}", values.len() - ROW_COLUMNS.len() + k + 1));
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
