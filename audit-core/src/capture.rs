@@ -111,8 +111,13 @@ pub(crate) fn row_changes<E: AuditedEntity>(
         if policy == ColumnPolicy::Skip {
             continue;
         }
-        let old_json = old.map(|m| crate::value::encode(&m.get(column)));
-        let new_json = new.map(|m| crate::value::encode(&m.get(column)));
+        let old_value = old.map(|m| m.get(column));
+        let new_value = new.map(|m| m.get(column));
+        if operation == Operation::Update && crate::value::surely_equal(&old_value, &new_value) {
+            continue;
+        }
+        let old_json = old_value.as_ref().map(crate::value::encode);
+        let new_json = new_value.as_ref().map(crate::value::encode);
         if operation == Operation::Update && old_json == new_json {
             continue;
         }
