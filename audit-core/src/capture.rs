@@ -13,13 +13,14 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, Iterable, ModelTrait, QueryFilter, QuerySelect,
+    ActiveModelTrait, ConnectionTrait, DbErr, FromQueryResult, Iterable, ModelTrait, QueryFilter,
+    QuerySelect, QueryTrait,
 };
 
 use crate::entity::{AuditedEntity, ColumnPolicy, REDACTED};
 use crate::key::{primary_key_condition, record_id};
 use crate::record::{self, Changeset, ColumnChange};
-use crate::{AuditError, Operation, config, current_context};
+use crate::{AuditError, Operation, config, current_context, transaction};
 
 /// Hook: runs before `insert`, `update` and `save`.
 pub async fn before_save<E, C>(
@@ -54,7 +55,7 @@ where
         row_changes::<E>(Operation::Insert, None, Some(model))
     } else {
         let id = record_id(&model.get_primary_key_value());
-        let old = take_stashed::<E, C>(db, &id).ok_or_else(|| {
+        let old = take_old::<E, C>(db, id.clone())?.ok_or_else(|| {
             DbErr::Custom(format!(
                 "audit: the old state of `{}` {id} was not captured before the update",
                 E::audit_table(),
@@ -86,8 +87,8 @@ where
     let Some(key) = am.get_primary_key_value() else {
         return Ok(());
     };
-    // No stashed row: there was nothing to delete.
-    let Some(old) = take_stashed::<E, C>(db, &record_id(&key)) else {
+    // No old row: there was nothing to delete.
+    let Some(old) = take_old::<E, C>(db, record_id(&key))? else {
         return Ok(());
     };
     write::<E, C>(db, row_changes::<E>(Operation::Delete, Some(&old), None)).await
@@ -181,9 +182,15 @@ where
     let id = record_id(&key);
     // `all`, not `one`: at most one row matches the key, and `one`'s `LIMIT ?` makes
     // SQLite re-prepare the statement on every run (a bound LIMIT is a plan input).
-    let old = E::find()
+    let select = E::find()
         .filter(primary_key_condition::<E>(key))
         .lock_exclusive()
+        .build(db.get_database_backend());
+    if transaction::read_old_row_later(db, (TypeId::of::<E>(), id.clone()), select.clone()) {
+        return Ok(());
+    }
+    let old = E::find()
+        .from_raw_sql(select)
         .all(db)
         .await
         .map_err(|e| DbErr::from(AuditError::Read(e)))?
@@ -195,6 +202,18 @@ where
         None => discard::<E, C>(db, id),
     }
     Ok(())
+}
+
+/// The old row of the write of record `id` of `E` through `db`: read with the write's own
+/// statement ([`transaction::read_old_row_later`]) or stashed by `before_*`.
+fn take_old<E: AuditedEntity, C>(db: &C, id: String) -> Result<Option<E::Model>, DbErr> {
+    let Some(rows) = transaction::take_old_row(db, &(TypeId::of::<E>(), id.clone())) else {
+        return Ok(take_stashed::<E, C>(db, &id));
+    };
+    rows.first()
+        .map(|row| E::Model::from_query_result(row, ""))
+        .transpose()
+        .map_err(|e| DbErr::from(AuditError::Read(e)))
 }
 
 /// Connection, task (tasks sharing one pool outside a transaction stay apart), entity, key.

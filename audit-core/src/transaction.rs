@@ -14,7 +14,14 @@
 //!
 //! A transaction that rolls back (the closure returns `Err`, panics, or the flush or
 //! commit fails) drops its buffer with it: nothing is recorded that did not happen.
+//!
+//! On SQLite an update's old-row read also waits: it runs in one round trip with the
+//! write's own statement (`SELECT <old row>; UPDATE ... RETURNING ...`, which SQLite runs
+//! in order, in the same transaction, with no statement between them), instead of a round
+//! trip of its own. Where the write's statement returns no rows to split (a `DELETE`), the
+//! read runs just before it, as it would without the buffer.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -98,12 +105,28 @@ pub struct AuditTransaction {
     buffer: Arc<Buffer>,
 }
 
-/// The audit rows waiting to be written, and a lock that keeps flushes in order.
+/// The audit rows waiting to be written, a lock that keeps flushes in order, and the
+/// old-row reads waiting for the next statement.
 #[derive(Default)]
 struct Buffer {
     batches: Mutex<Vec<Batch>>,
     flushing: tokio::sync::Mutex<()>,
+    old_rows: Mutex<OldRows>,
 }
+
+/// Which write an old-row read belongs to: the entity's type and the record id.
+pub(crate) type WriteKey = (TypeId, String);
+
+/// Old-row reads (SQLite): asked for by `before_save`, run with the next statement, taken
+/// by `after_save` / `after_delete`.
+#[derive(Default)]
+struct OldRows {
+    wanted: Vec<(WriteKey, Statement)>,
+    read: Vec<(WriteKey, Vec<QueryResult>)>,
+}
+
+/// The column that tells an old-row read's rows from the statement's own.
+const OLD_ROW_MARKER: &str = "__audit_old_row";
 
 impl AuditTransaction {
     /// Writes the buffered audit rows now, through this transaction.
@@ -126,6 +149,57 @@ impl AuditTransaction {
         }
         Ok(())
     }
+
+    /// Runs `stmt` for its rows, with the wanted old-row reads in the same round trip.
+    async fn query_with_old_rows(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.flush_for(&stmt.sql).await?;
+        let wanted = std::mem::take(&mut lock(&self.buffer.old_rows).wanted);
+        if wanted.is_empty() {
+            return self.inner.query_all_raw(stmt).await;
+        }
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for (i, (_, select)) in wanted.iter().enumerate() {
+            sql.push_str(&marked(&select.sql, i));
+            sql.push_str("; ");
+            values.extend(select.values.iter().flat_map(|v| v.0.iter().cloned()));
+        }
+        sql.push_str(&stmt.sql);
+        values.extend(stmt.values.into_iter().flat_map(|v| v.0));
+        let rows = self
+            .inner
+            .query_all_raw(Statement::from_sql_and_values(stmt.db_backend, sql, values))
+            .await?;
+        let mut old: Vec<(WriteKey, Vec<QueryResult>)> = wanted
+            .into_iter()
+            .map(|(key, _)| (key, Vec::new()))
+            .collect();
+        let mut own = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row.try_get::<i64>("", OLD_ROW_MARKER) {
+                Ok(i) => old[usize::try_from(i).unwrap_or(usize::MAX)].1.push(row),
+                Err(_) => own.push(row),
+            }
+        }
+        lock(&self.buffer.old_rows).read.extend(old);
+        Ok(own)
+    }
+
+    /// Runs the wanted old-row reads now, for a statement whose rows cannot carry them.
+    async fn read_old_rows_now(&self) -> Result<(), DbErr> {
+        let wanted = std::mem::take(&mut lock(&self.buffer.old_rows).wanted);
+        for (key, select) in wanted {
+            let rows = self.inner.query_all_raw(select).await?;
+            lock(&self.buffer.old_rows).read.push((key, rows));
+        }
+        Ok(())
+    }
+}
+
+/// `select` (a `SELECT ...` of SeaORM's) with the marker column `i` in front.
+fn marked(select: &str, i: usize) -> String {
+    let rest = select.strip_prefix("SELECT ").unwrap_or(select);
+    format!("SELECT {i} AS \"{OLD_ROW_MARKER}\", {rest}")
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
@@ -143,13 +217,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Buffers one write's audit rows when `db` is an [`AuditTransaction`] with room left;
 /// otherwise hands them back, to be written at once.
 pub(crate) fn defer<C>(db: &C, batch: Batch) -> Option<Batch> {
-    // Generic code cannot downcast `C` (it need not be `'static`); the registry maps the
-    // address of each live `AuditTransaction` to its buffer, and the type name tells that
-    // `db` is one, not some other value that happens to sit at the same address.
-    if std::any::type_name::<C>() != std::any::type_name::<AuditTransaction>() {
-        return Some(batch);
-    }
-    let Some(buffer) = lock(&REGISTRY).get(&address(db)).cloned() else {
+    let Some(buffer) = buffer_of(db) else {
         return Some(batch);
     };
     let mut batches = lock(&buffer.batches);
@@ -161,6 +229,45 @@ pub(crate) fn defer<C>(db: &C, batch: Batch) -> Option<Batch> {
     }
     batches.push(batch);
     None
+}
+
+/// Asks for the old row of the write `key` to be read with the next statement, when `db`
+/// is an [`AuditTransaction`] on SQLite; `false` means read it now.
+pub(crate) fn read_old_row_later<C: ConnectionTrait>(
+    db: &C,
+    key: WriteKey,
+    select: Statement,
+) -> bool {
+    if db.get_database_backend() != DbBackend::Sqlite || !select.sql.starts_with("SELECT ") {
+        return false;
+    }
+    let Some(buffer) = buffer_of(db) else {
+        return false;
+    };
+    let mut old_rows = lock(&buffer.old_rows);
+    old_rows.read.retain(|(k, _)| *k != key);
+    old_rows.wanted.retain(|(k, _)| *k != key);
+    old_rows.wanted.push((key, select));
+    true
+}
+
+/// The rows read for the write `key` by [`read_old_row_later`], if they were.
+pub(crate) fn take_old_row<C>(db: &C, key: &WriteKey) -> Option<Vec<QueryResult>> {
+    let buffer = buffer_of(db)?;
+    let mut old_rows = lock(&buffer.old_rows);
+    let at = old_rows.read.iter().position(|(k, _)| k == key)?;
+    Some(old_rows.read.swap_remove(at).1)
+}
+
+/// The buffer of `db`, when it is a live [`AuditTransaction`].
+fn buffer_of<C>(db: &C) -> Option<Arc<Buffer>> {
+    // Generic code cannot downcast `C` (it need not be `'static`); the registry maps the
+    // address of each live `AuditTransaction` to its buffer, and the type name tells that
+    // `db` is one, not some other value that happens to sit at the same address.
+    if std::any::type_name::<C>() != std::any::type_name::<AuditTransaction>() {
+        return None;
+    }
+    lock(&REGISTRY).get(&address(db)).cloned()
 }
 
 /// Live `AuditTransaction`s by address. An entry lives exactly as long as the closure of
@@ -196,22 +303,26 @@ impl ConnectionTrait for AuditTransaction {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.flush_for(&stmt.sql).await?;
+        self.read_old_rows_now().await?;
         self.inner.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.flush_for(sql).await?;
+        self.read_old_rows_now().await?;
         self.inner.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.flush_for(&stmt.sql).await?;
-        self.inner.query_one_raw(stmt).await
+        if lock(&self.buffer.old_rows).wanted.is_empty() {
+            self.flush_for(&stmt.sql).await?;
+            return self.inner.query_one_raw(stmt).await;
+        }
+        Ok(self.query_with_old_rows(stmt).await?.into_iter().next())
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.flush_for(&stmt.sql).await?;
-        self.inner.query_all_raw(stmt).await
+        self.query_with_old_rows(stmt).await
     }
 
     fn support_returning(&self) -> bool {
