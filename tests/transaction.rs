@@ -100,19 +100,20 @@ async fn same_trail_as_unbuffered_mysql() {
     same_trail_as_unbuffered(Backend::MySql).await;
 }
 
-/// Counts the audit `INSERT`s `db` runs.
-fn count_audit_inserts(db: &mut DatabaseConnection) -> Arc<AtomicUsize> {
-    let counter = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&counter);
+/// Counts the statements `db` runs: audit `INSERT`s, and all.
+fn count_statements(db: &mut DatabaseConnection) -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let (inserts, all) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (seen_inserts, seen_all) = (Arc::clone(&inserts), Arc::clone(&all));
     db.set_metric_callback(move |info| {
         let sql = info.statement.sql.trim_start();
         if sql.starts_with("INSERT INTO \"audit_log\"")
             || sql.starts_with("INSERT INTO `audit_log`")
         {
-            seen.fetch_add(1, Ordering::Relaxed);
+            seen_inserts.fetch_add(1, Ordering::Relaxed);
         }
+        seen_all.fetch_add(1, Ordering::Relaxed);
     });
-    counter
+    (inserts, all)
 }
 
 /// Updates the balance and note of `ids`.
@@ -134,7 +135,7 @@ async fn one_insert_per_chunk(backend: Backend) {
     let Some(mut fresh) = setup(backend, 1).await else {
         return;
     };
-    let counter = count_audit_inserts(&mut fresh.db);
+    let (counter, all) = count_statements(&mut fresh.db);
     let db = &fresh.db;
     let ids: Vec<i32> = audit_core::without_auditing(async {
         let mut ids = Vec::new();
@@ -152,10 +153,15 @@ async fn one_insert_per_chunk(backend: Backend) {
     .await;
     // 50 writes, 100 audit rows: one INSERT at commit instead of 50.
     let first = ids[..50].to_vec();
+    all.store(0, Ordering::Relaxed);
     audit_core::transaction(db, |txn| Box::pin(set_balances(txn, first)))
         .await
         .unwrap();
     assert_eq!(counter.swap(0, Ordering::Relaxed), 1, "{backend:?}");
+    if backend == Backend::Sqlite {
+        // Each old-row read rode with its UPDATE: 50 statements and the audit INSERT.
+        assert_eq!(all.load(Ordering::Relaxed), 51);
+    }
     // 100 writes, 200 audit rows from 100 changesets: 1,500 parameters, cut in two
     // statements (at most 1,005 parameters each).
     let rest = ids[50..].to_vec();
@@ -356,5 +362,76 @@ async fn large_transactions_flush_in_order() {
     assert_eq!(rows.len(), inserts * 5);
     let records: Vec<i64> = rows.iter().map(|r| r.record_id.parse().unwrap()).collect();
     assert!(records.is_sorted(), "audit rows in write order");
+    fresh.cleanup().await.unwrap();
+}
+
+/// SQLite's old-row reads ride with the write's statement: a write of a missing row
+/// records nothing, and leaves nothing behind for the next write of that row.
+#[tokio::test]
+async fn missing_rows_record_nothing_sqlite() {
+    let Some(fresh) = setup(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    let id = new_account("a", 1).insert(db).await.unwrap().id;
+    audit_core::transaction(db, |txn| {
+        Box::pin(async move {
+            let missing = account::ActiveModel {
+                id: Set(id + 1),
+                balance: Set(5),
+                ..Default::default()
+            };
+            assert!(missing.update(txn).await.is_err());
+            let deleted = account::ActiveModel {
+                id: Set(id + 1),
+                ..Default::default()
+            }
+            .delete(txn)
+            .await?;
+            assert_eq!(deleted.rows_affected, 0);
+            account::ActiveModel {
+                id: Set(id),
+                balance: Set(2),
+                ..Default::default()
+            }
+            .update(txn)
+            .await?;
+            account::ActiveModel {
+                id: Set(id),
+                ..Default::default()
+            }
+            .delete(txn)
+            .await?;
+            Ok::<_, DbErr>(())
+        })
+    })
+    .await
+    .unwrap();
+    let rows = audit_rows(db).await.unwrap();
+    assert!(rows.iter().all(|r| r.record_id == id.to_string()));
+    let count = |op: &str| rows.iter().filter(|r| r.operation == op).count();
+    assert_eq!(
+        (count("insert"), count("update"), count("delete")),
+        (5, 1, 5)
+    );
+    let balance: Vec<_> = rows
+        .iter()
+        .filter(|r| r.column_name == "balance")
+        .map(|r| {
+            (
+                r.operation.as_str(),
+                r.old_value.clone(),
+                r.new_value.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        balance,
+        [
+            ("insert", None, Some(json!(1))),
+            ("update", Some(json!(1)), Some(json!(2))),
+            ("delete", Some(json!(2)), None),
+        ]
+    );
     fresh.cleanup().await.unwrap();
 }
