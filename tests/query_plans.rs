@@ -8,7 +8,8 @@ mod common;
 use audit_core::AuditTableOptions;
 use audit_core::HistoryQuery;
 use common::{Backend, create_table, setup};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 mod ticket {
     use audit_core::Audited;
@@ -158,13 +159,30 @@ async fn plans(backend: Backend) {
         &plan(db, &until).await,
         "audit_log_record",
     );
-    let changeset = audit_core::all_history().changeset("4242");
+    // A changeset id is a UUIDv7 of its rows' time: the time index finds it.
+    let written = ticket::ActiveModel {
+        status: Set("open".into()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    // The filler rows share ids with the new ticket: take the insert's own changeset.
+    let mut entries = audit_core::history::<ticket::Entity>(written.id)
+        .fetch(db)
+        .await
+        .unwrap();
+    let id = entries.last().unwrap().changeset_id.clone();
+    entries.retain(|e| e.changeset_id == id);
+    assert_eq!(entries.len(), 2, "{backend:?}: the insert's id and status");
+    let changeset = audit_core::all_history().changeset(id);
     assert_uses(
         backend,
         "one changeset",
         &plan(db, &changeset).await,
-        "audit_log_changeset",
+        "audit_log_time",
     );
+    assert_eq!(changeset.fetch(db).await.unwrap(), entries, "{backend:?}");
     let actor = audit_core::all_history().actor("42");
     assert_uses(
         backend,

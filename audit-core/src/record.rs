@@ -30,16 +30,36 @@ pub(crate) struct Changeset {
 }
 
 impl Changeset {
-    /// A new changeset for `table`, stamped now, with the actor and context in force.
+    /// A new changeset for `table`, stamped now, with the actor and context in force. Its
+    /// id is a UUIDv7 of the same instant, so [`changeset_window`] finds its rows by time.
     pub fn begin(table: &'static str, context: &AuditContext) -> Self {
+        let at = Utc::now().trunc_subsecs(6);
+        let since_epoch = at.signed_duration_since(DateTime::UNIX_EPOCH);
+        let stamp = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            since_epoch.num_seconds().unsigned_abs(),
+            at.timestamp_subsec_nanos(),
+        );
         Changeset {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: uuid::Uuid::new_v7(stamp).to_string(),
             table,
             actor: context.actor_name().map(str::to_owned),
             context: context.context_json(),
-            at: Utc::now().trunc_subsecs(6),
+            at,
         }
     }
+}
+
+/// The millisecond in which the rows of changeset `id` were stamped: every changeset id
+/// this library makes is a UUIDv7 of its rows' `changed_at`. `None` for any other id.
+pub(crate) fn changeset_window(id: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let uuid = uuid::Uuid::parse_str(id).ok()?;
+    if uuid.get_version() != Some(uuid::Version::SortRand) {
+        return None;
+    }
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    let start = DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)?;
+    Some((start, start + chrono::Duration::milliseconds(1)))
 }
 
 /// One audit row: one column of one record.
@@ -252,5 +272,21 @@ pub(crate) fn time_value(backend: DbBackend, at: DateTime<Utc>) -> Value {
     match backend {
         DbBackend::Sqlite => Value::String(Some(at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())),
         _ => Value::ChronoDateTimeUtc(Some(at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changeset_window_holds_its_rows_time() {
+        for _ in 0..100 {
+            let changeset = Changeset::begin("t", &AuditContext::new());
+            let (start, end) = changeset_window(&changeset.id).expect("a UUIDv7");
+            assert!(start <= changeset.at && changeset.at < end, "{changeset:?}");
+        }
+        assert_eq!(changeset_window("4242"), None);
+        assert_eq!(changeset_window(&uuid::Uuid::new_v4().to_string()), None);
     }
 }

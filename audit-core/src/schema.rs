@@ -91,13 +91,13 @@ pub fn audit_table_sql(backend: DbBackend, table: &str, options: AuditTableOptio
     sql
 }
 
-/// The indexes: a record's history, an actor's activity, a time range, a changeset, and
-/// (with [`AuditTableOptions::column_index`]) one column's changes in a table.
-const INDEXES: [(&str, &[&str]); 5] = [
+/// The indexes: a record's history, an actor's activity, a time range (which also finds
+/// a changeset: its id is a UUIDv7 of its rows' time), and (with
+/// [`AuditTableOptions::column_index`]) one column's changes in a table.
+const INDEXES: [(&str, &[&str]); 4] = [
     ("record", &["table_name", "record_id", "id"]),
     ("actor", &["actor", "changed_at"]),
     ("time", &["changed_at"]),
-    ("changeset", &["changeset_id"]),
     ("column", &["table_name", "column_name", "changed_at"]),
 ];
 

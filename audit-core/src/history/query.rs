@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, PrimaryKeyTrait, Statement
 use serde_json::Value as Json;
 
 use super::entry::{AuditEntry, COLUMNS};
-use crate::record::time_value;
+use crate::record::{changeset_window, time_value};
 use crate::{AuditError, AuditedEntity, Operation, config, record_id};
 
 /// The primary key value of entity `E` (`i32`, `(String, i64)`, ...).
@@ -200,6 +200,11 @@ impl HistoryQuery {
         }
         if let Some(changeset) = &self.changeset {
             select.and_where(col("changeset_id").eq(text(changeset)));
+            // The changeset's millisecond, which the time index finds.
+            if let Some((start, end)) = changeset_window(changeset) {
+                select.and_where(col("changed_at").gte(time_value(backend, start)));
+                select.and_where(col("changed_at").lt(time_value(backend, end)));
+            }
         }
         if let Some(at) = self.since {
             select.and_where(col("changed_at").gte(time_value(backend, at.trunc_subsecs(6))));
