@@ -287,6 +287,10 @@ mod tests {
             assert!(start <= changeset.at && changeset.at < end, "{changeset:?}");
         }
         assert_eq!(changeset_window("4242"), None);
-        assert_eq!(changeset_window(&uuid::Uuid::new_v4().to_string()), None);
+        // A UUIDv4.
+        assert_eq!(
+            changeset_window("67e55044-10b1-426f-9247-bb680e5fe0c8"),
+            None
+        );
     }
 }
