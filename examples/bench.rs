@@ -14,8 +14,10 @@
 //! measurement (10,000; 0 skips it); for profiling, `--slow-ms` prints statements slower
 //! than that and `--only W1,W4,bulk` runs only those parts (W5 and W6 go together).
 //!
-//! Both modes run the same code: the same entity, hooks and statements for the change;
-//! `plain` only switches auditing off with `audit_core::set_enabled(false)`. The modes
+//! Both modes run the same code: the same entity, hooks and statements for the change, and
+//! every transaction an `audit_core::transaction` (audit rows buffered and written at
+//! commit; on SQLite an update's old-row read rides with its `UPDATE`); `plain` only
+//! switches auditing off with `audit_core::set_enabled(false)`. The modes
 //! alternate in slices (plain, audited, audited, plain, ...), each on fresh rows, and each
 //! mode's secs is the sum of its slices. W3 runs each slice's operations in one
 //! transaction. W5/W6 read through the public history API (`audit_core::history`).
