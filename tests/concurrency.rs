@@ -14,7 +14,8 @@ use common::{Backend, FreshDb, RawRow, account, audit_rows, new_account, setup};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IsolationLevel,
-    ModelTrait, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ModelTrait, QuerySelect, SqliteTransactionMode, TransactionError, TransactionOptions,
+    TransactionTrait,
 };
 use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
@@ -114,6 +115,31 @@ async fn blind_set_balance(
     txn.commit().await
 }
 
+/// [`blind_set_balance`] in a buffered `audit_core::transaction` (on SQLite the old-row
+/// read rides in one round trip with the UPDATE).
+async fn buffered_set_balance(db: &DatabaseConnection, id: i32, balance: i64) -> Result<(), DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    audit_core::transaction_with_options(db, options, |txn| {
+        Box::pin(async move {
+            account::ActiveModel {
+                id: Set(id),
+                balance: Set(balance),
+                ..Default::default()
+            }
+            .update(txn)
+            .await
+        })
+    })
+    .await
+    .map(drop)
+    .map_err(|e| match e {
+        TransactionError::Connection(e) | TransactionError::Transaction(e) => e,
+    })
+}
+
 fn rows_of<'a>(rows: &'a [RawRow], record: &str, column: &str) -> Vec<&'a RawRow> {
     rows.iter()
         .filter(|r| r.table_name == "account" && r.record_id == record && r.column_name == column)
@@ -190,8 +216,19 @@ async fn same_row_chain(backend: Backend) {
         "{backend:?}: {per_phase} blind update transactions on one row in {:?} ({retries} retries)",
         started.elapsed()
     );
-    let mut committed = 2 * per_phase;
-    let mut per_actor = 2 * UPDATES_PER_TASK;
+
+    // The same blind writes in buffered audited transactions.
+    let started = Instant::now();
+    let retries = in_tasks(&db, UPDATES_PER_TASK, move |db, task, n| async move {
+        buffered_set_balance(&db, id, task * 1000 + n + 1).await
+    })
+    .await;
+    eprintln!(
+        "{backend:?}: {per_phase} buffered blind update transactions on one row in {:?} ({retries} retries)",
+        started.elapsed()
+    );
+    let mut committed = 3 * per_phase;
+    let mut per_actor = 3 * UPDATES_PER_TASK;
 
     // PostgreSQL REPEATABLE READ: concurrent updates fail with serialization errors and
     // are retried; the failed attempts leave no audit rows.

@@ -35,7 +35,7 @@ pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
-pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction};
+pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options};
 
 #[cfg(feature = "derive")]
 pub use audit_derive::Audited;

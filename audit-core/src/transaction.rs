@@ -67,7 +67,30 @@ where
     T: Send,
     E: std::fmt::Display + std::fmt::Debug + Send,
 {
-    let inner = db.begin().await.map_err(TransactionError::Connection)?;
+    transaction_with_options(db, TransactionOptions::default(), callback).await
+}
+
+/// [`transaction`] begun with `options`: an isolation level, an access mode, or SQLite's
+/// `IMMEDIATE` mode, which takes the write lock up front (concurrent SQLite writers then
+/// wait for each other instead of failing to upgrade a read).
+pub async fn transaction_with_options<C, F, T, E>(
+    db: &C,
+    options: TransactionOptions,
+    callback: F,
+) -> Result<T, TransactionError<E>>
+where
+    C: TransactionTrait<Transaction = DatabaseTransaction>,
+    F: for<'c> FnOnce(
+            &'c AuditTransaction,
+        ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+        + Send,
+    T: Send,
+    E: std::fmt::Display + std::fmt::Debug + Send,
+{
+    let inner = db
+        .begin_with_options(options)
+        .await
+        .map_err(TransactionError::Connection)?;
     let txn = AuditTransaction {
         inner,
         buffer: Arc::default(),
