@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use audit_core::{AuditTableOptions, current_actor, with_actor};
-use common::{Backend, FreshDb, account, audit_rows, new_account, setup};
+use common::{Backend, FreshDb, account, audit_rows, new_account, refuse_blocked_actor, setup};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
@@ -248,14 +248,7 @@ async fn audit_constraint_fails(backend: Backend) {
     };
     let db = &fresh.db;
     let created = new_account("a", 1).insert(db).await.unwrap();
-    let rule = if backend == Backend::Sqlite {
-        "CREATE TRIGGER audit_no_blocked BEFORE INSERT ON audit_log WHEN NEW.actor = 'blocked' \
-         BEGIN SELECT RAISE(ABORT, 'actor blocked'); END"
-    } else {
-        "ALTER TABLE audit_log ADD CONSTRAINT audit_no_blocked \
-         CHECK (actor IS NULL OR actor <> 'blocked')"
-    };
-    run_sql(db, rule).await.unwrap();
+    refuse_blocked_actor(db, backend).await;
     let before = audit_rows(db).await.unwrap();
     assert_refused(
         db,

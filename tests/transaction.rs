@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use audit_core::{bulk, with_actor};
-use common::{Backend, RawRow, account, audit_rows, new_account, setup};
+use common::{Backend, RawRow, account, audit_rows, new_account, refuse_blocked_actor, setup};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -282,14 +282,7 @@ async fn failures_commit_nothing(backend: Backend) {
     // The database refuses audit rows by actor `blocked`: the refusal comes at commit,
     // when the buffer is written, and the change rolls back with it. (Unbuffered, SQLite
     // and MariaDB would commit the change if the caller ignored the audit error.)
-    let rule = if backend == Backend::Sqlite {
-        "CREATE TRIGGER audit_no_blocked BEFORE INSERT ON audit_log WHEN NEW.actor = 'blocked' \
-         BEGIN SELECT RAISE(ABORT, 'actor blocked'); END"
-    } else {
-        "ALTER TABLE audit_log ADD CONSTRAINT audit_no_blocked \
-         CHECK (actor IS NULL OR actor <> 'blocked')"
-    };
-    db.execute_unprepared(rule).await.unwrap();
+    refuse_blocked_actor(db, backend).await;
     let refused = with_actor(
         "blocked",
         audit_core::transaction(db, |txn| {

@@ -28,6 +28,19 @@ pub async fn create_table<E: sea_orm::EntityTrait>(db: &sea_orm::DatabaseConnect
         .expect("create table");
 }
 
+/// Makes the database refuse audit rows whose actor is `blocked`: a trigger on SQLite, a
+/// `CHECK` constraint on the others.
+pub async fn refuse_blocked_actor<C: ConnectionTrait>(db: &C, backend: Backend) {
+    let rule = if backend == Backend::Sqlite {
+        "CREATE TRIGGER audit_no_blocked BEFORE INSERT ON audit_log WHEN NEW.actor = 'blocked' \
+         BEGIN SELECT RAISE(ABORT, 'actor blocked'); END"
+    } else {
+        "ALTER TABLE audit_log ADD CONSTRAINT audit_no_blocked \
+         CHECK (actor IS NULL OR actor <> 'blocked')"
+    };
+    db.execute_unprepared(rule).await.expect("refusal rule");
+}
+
 /// One `audit_log` row as stored, read back without the history API.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawRow {
