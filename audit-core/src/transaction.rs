@@ -132,9 +132,16 @@ pub struct AuditTransaction {
 /// old-row reads waiting for the next statement.
 #[derive(Default)]
 struct Buffer {
-    batches: Mutex<Vec<Batch>>,
+    pending: Mutex<Pending>,
     flushing: tokio::sync::Mutex<()>,
     old_rows: Mutex<OldRows>,
+}
+
+/// The buffered writes, and how many audit rows they hold.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<Batch>,
+    rows: usize,
 }
 
 /// Which write an old-row read belongs to: the entity's type and the record id.
@@ -155,7 +162,7 @@ impl AuditTransaction {
     /// Writes the buffered audit rows now, through this transaction.
     pub async fn flush(&self) -> Result<(), DbErr> {
         let _in_order = self.buffer.flushing.lock().await;
-        let batches = std::mem::take(&mut *lock(&self.buffer.batches));
+        let batches = std::mem::take(&mut *lock(&self.buffer.pending)).batches;
         if batches.is_empty() {
             return Ok(());
         }
@@ -199,9 +206,10 @@ impl AuditTransaction {
             .collect();
         let mut own = Vec::with_capacity(rows.len());
         for row in rows {
-            match row.try_get::<i64>("", OLD_ROW_MARKER) {
-                Ok(i) => old[usize::try_from(i).unwrap_or(usize::MAX)].1.push(row),
-                Err(_) => own.push(row),
+            let read = row.try_get::<i64>("", OLD_ROW_MARKER).ok();
+            match read.and_then(|i| old.get_mut(usize::try_from(i).ok()?)) {
+                Some((_, rows)) => rows.push(row),
+                None => own.push(row),
             }
         }
         lock(&self.buffer.old_rows).read.extend(old);
@@ -243,14 +251,14 @@ pub(crate) fn defer<C>(db: &C, batch: Batch) -> Option<Batch> {
     let Some(buffer) = buffer_of(db) else {
         return Some(batch);
     };
-    let mut batches = lock(&buffer.batches);
-    let held: usize = batches.iter().map(|(_, rows)| rows.len()).sum();
-    if held + batch.1.len() > FLUSH_AT_ROWS {
+    let mut pending = lock(&buffer.pending);
+    if pending.rows + batch.1.len() > FLUSH_AT_ROWS {
         // Written at once, through the transaction: naming the audit table, the
         // statement flushes what is buffered first, so the order holds.
         return Some(batch);
     }
-    batches.push(batch);
+    pending.rows += batch.1.len();
+    pending.batches.push(batch);
     None
 }
 
