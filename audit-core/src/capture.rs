@@ -186,9 +186,10 @@ where
         .filter(primary_key_condition::<E>(key))
         .lock_exclusive()
         .build(db.get_database_backend());
-    if transaction::read_old_row_later(db, (TypeId::of::<E>(), id.clone()), select.clone()) {
+    let key = (TypeId::of::<E>(), id.clone());
+    let Some(select) = transaction::read_old_row_later(db, key, select) else {
         return Ok(());
-    }
+    };
     let old = E::find()
         .from_raw_sql(select)
         .all(db)

@@ -263,23 +263,23 @@ pub(crate) fn defer<C>(db: &C, batch: Batch) -> Option<Batch> {
 }
 
 /// Asks for the old row of the write `key` to be read with the next statement, when `db`
-/// is an [`AuditTransaction`] on SQLite; `false` means read it now.
+/// is an [`AuditTransaction`] on SQLite; otherwise hands `select` back, to be run now.
 pub(crate) fn read_old_row_later<C: ConnectionTrait>(
     db: &C,
     key: WriteKey,
     select: Statement,
-) -> bool {
+) -> Option<Statement> {
     if db.get_database_backend() != DbBackend::Sqlite || !select.sql.starts_with("SELECT ") {
-        return false;
+        return Some(select);
     }
     let Some(buffer) = buffer_of(db) else {
-        return false;
+        return Some(select);
     };
     let mut old_rows = lock(&buffer.old_rows);
     old_rows.read.retain(|(k, _)| *k != key);
     old_rows.wanted.retain(|(k, _)| *k != key);
     old_rows.wanted.push((key, select));
-    true
+    None
 }
 
 /// The rows read for the write `key` by [`read_old_row_later`], if they were.
