@@ -20,6 +20,7 @@ pub mod schema;
 mod transaction;
 pub mod value;
 
+pub use capture::limits;
 pub use config::{AuditConfig, config, configure, is_enabled, set_enabled, without_auditing};
 pub use context::{
     AuditContext, clear_actor_provider, current_actor, current_context, set_actor_provider,
@@ -35,7 +36,9 @@ pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
-pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options};
+pub use transaction::{
+    AuditSavepoint, AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options,
+};
 
 #[cfg(feature = "derive")]
 pub use audit_derive::Audited;
@@ -43,6 +46,7 @@ pub use audit_derive::Audited;
 /// Re-exports for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::capture::stash::stashed_records;
     pub use crate::capture::{after_delete, after_save, before_delete, before_save};
     pub use crate::value::decode_column;
     pub use sea_orm;

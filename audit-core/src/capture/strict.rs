@@ -1,0 +1,88 @@
+//! Strict mode ([`crate::AuditConfig::require_transaction`]): audited writes only inside a
+//! transaction, so a change and its audit rows commit together.
+//!
+//! SeaORM's hooks see the connection only as a generic `C: ConnectionTrait`, which
+//! cannot say whether it is a transaction and cannot be downcast (it need not be
+//! `'static`). Types are therefore compared with the ones the library knows, compiled
+//! into the same program (never by reading their names): SeaORM's
+//! `DatabaseTransaction`, [`AuditTransaction`] and [`AuditSavepoint`] are transactions.
+//! `DatabaseExecutor` (what sea-orm-migration's `SchemaManager` hands out) may hold a
+//! connection or a transaction, so the database is asked, with one statement: on
+//! PostgreSQL whether the transaction began before this statement, on MariaDB
+//! `@@in_transaction`. Where the database cannot say (SQLite, MySQL) and for every other
+//! type, the write is refused with an error that names the type.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr,
+    Statement,
+};
+
+use crate::entity::AuditedEntity;
+use crate::{AuditError, AuditSavepoint, AuditTransaction, config};
+
+/// Refuses the write in strict mode unless `db` is surely a transaction.
+pub(super) async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    if !config::config().require_transaction {
+        return Ok(());
+    }
+    let name = std::any::type_name::<C>();
+    let known_transaction = [
+        std::any::type_name::<DatabaseTransaction>(),
+        std::any::type_name::<AuditTransaction>(),
+        std::any::type_name::<AuditSavepoint>(),
+    ];
+    let in_transaction = if known_transaction.contains(&name) {
+        true
+    } else if name == std::any::type_name::<DatabaseExecutor<'static>>() {
+        ask_database(db).await?
+    } else if name == std::any::type_name::<DatabaseConnection>() {
+        false
+    } else {
+        return Err(AuditError::Input(format!(
+            "strict mode cannot tell whether `{name}` is a transaction: run audited writes \
+             through a `DatabaseTransaction`, `audit_core::transaction` or a `DatabaseExecutor`"
+        ))
+        .into());
+    };
+    if in_transaction {
+        Ok(())
+    } else {
+        Err(AuditError::NotInTransaction {
+            table: E::audit_table().to_owned(),
+        }
+        .into())
+    }
+}
+
+/// Whether the connection behind `db` is inside a transaction, asked of the database.
+async fn ask_database<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT transaction_timestamp() <> statement_timestamp() AS t",
+        DbBackend::MySql => "SELECT @@in_transaction = 1 AS t",
+        _ => {
+            return Err(AuditError::Input(
+                "strict mode cannot ask SQLite whether a `DatabaseExecutor` holds a \
+                 transaction: pass the `DatabaseTransaction` itself"
+                    .to_owned(),
+            )
+            .into());
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .map_err(|e| {
+            DbErr::from(AuditError::Input(format!(
+                "strict mode could not ask the database whether a `DatabaseExecutor` holds a \
+                 transaction ({e}): pass the `DatabaseTransaction` itself"
+            )))
+        })?;
+    let answer = match row {
+        Some(row) => row
+            .try_get::<bool>("", "t")
+            .or_else(|_| row.try_get::<i64>("", "t").map(|v| v == 1))?,
+        None => false,
+    };
+    Ok(answer)
+}
