@@ -173,6 +173,19 @@ impl FreshDb {
             Backend::MySql => format!("DROP DATABASE `{}`", self.name),
         };
         let admin = Database::connect(&self.admin_url).await?;
+        if self.backend == Backend::Postgres {
+            // Event triggers (the audit table's DDL guard) belong to the database, and
+            // refuse the schema's drop while they stand.
+            admin
+                .execute_unprepared(&format!(
+                    "DO $$ DECLARE e record; BEGIN FOR e IN SELECT evtname FROM pg_event_trigger \
+                     WHERE left(evtname, {len}) = '{name}_' LOOP \
+                     EXECUTE format('DROP EVENT TRIGGER %I', e.evtname); END LOOP; END $$",
+                    len = self.name.len() + 1,
+                    name = self.name
+                ))
+                .await?;
+        }
         admin.execute_unprepared(&sql).await?;
         admin.close().await
     }

@@ -18,6 +18,11 @@ pub struct AuditTableOptions {
     /// an audited write's commit in our measurements. A value query scoped to one record
     /// does not need it.
     pub column_index: bool,
+    /// PostgreSQL only, with [`append_only`](Self::append_only): an event trigger that
+    /// refuses `ALTER TABLE` and `DROP` of the audit table and of its append-only trigger
+    /// and function (which would otherwise let the table's owner rewrite or remove rows
+    /// without a row trigger firing). Creating an event trigger needs a superuser.
+    pub ddl_guard: bool,
 }
 
 impl AuditTableOptions {
@@ -29,6 +34,13 @@ impl AuditTableOptions {
     /// These options with the append-only triggers turned on.
     pub fn with_append_only(mut self) -> Self {
         self.append_only = true;
+        self
+    }
+
+    /// These options with the PostgreSQL DDL guard (and append-only) turned on.
+    pub fn with_ddl_guard(mut self) -> Self {
+        self.append_only = true;
+        self.ddl_guard = true;
         self
     }
 
@@ -88,6 +100,9 @@ pub fn audit_table_sql(backend: DbBackend, table: &str, options: AuditTableOptio
     if options.append_only {
         sql.extend(append_only_sql(backend, table));
     }
+    if options.ddl_guard && backend == DbBackend::Postgres {
+        sql.push(ddl_guard_sql(table));
+    }
     sql
 }
 
@@ -117,12 +132,12 @@ fn create_table_sql(backend: DbBackend, table: &str, options: AuditTableOptions)
                 "id" BIGSERIAL PRIMARY KEY,
                 "changeset_id" VARCHAR(36) NOT NULL,
                 "table_name" VARCHAR(128) NOT NULL,
-                "record_id" VARCHAR(255) NOT NULL,
+                "record_id" TEXT NOT NULL,
                 "operation" VARCHAR(6) NOT NULL CHECK ("operation" IN ('insert', 'update', 'delete')),
                 "column_name" VARCHAR(128) NOT NULL,
                 "old_value" JSONB,
                 "new_value" JSONB,
-                "actor" VARCHAR(255),
+                "actor" TEXT,
                 "changed_at" TIMESTAMPTZ NOT NULL,
                 "context" JSONB
             )"#
@@ -132,12 +147,12 @@ fn create_table_sql(backend: DbBackend, table: &str, options: AuditTableOptions)
                 `id` BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
                 `changeset_id` VARCHAR(36) NOT NULL,
                 `table_name` VARCHAR(128) NOT NULL,
-                `record_id` VARCHAR(255) NOT NULL,
+                `record_id` VARCHAR(512) NOT NULL,
                 `operation` VARCHAR(6) NOT NULL CHECK (`operation` IN ('insert', 'update', 'delete')),
                 `column_name` VARCHAR(128) NOT NULL,
                 `old_value` LONGTEXT NULL CHECK (`old_value` IS NULL OR JSON_VALID(`old_value`)),
                 `new_value` LONGTEXT NULL CHECK (`new_value` IS NULL OR JSON_VALID(`new_value`)),
-                `actor` VARCHAR(255) NULL,
+                `actor` VARCHAR(512) NULL,
                 `changed_at` DATETIME(6) NOT NULL,
                 `context` LONGTEXT NULL CHECK (`context` IS NULL OR JSON_VALID(`context`)){indexes}
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"#,
@@ -174,19 +189,23 @@ fn append_only_sql(backend: DbBackend, table: &str) -> Vec<String> {
     let message = format!("{table} is append-only: audit rows cannot be updated or deleted");
     match backend {
         DbBackend::Postgres => {
-            let function = quote(backend, &format!("{table}_append_only"));
-            vec![
-                format!(
-                    "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS \
-                     $audit$ BEGIN RAISE EXCEPTION '{message}'; END $audit$"
-                ),
-                format!("DROP TRIGGER IF EXISTS {function} ON {t}"),
-                format!(
-                    "CREATE TRIGGER {function} BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} \
-                     FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-                ),
-            ]
+            let name = format!("{table}_append_only");
+            let function = quote(backend, &name);
+            // Created once, never replaced: with the DDL guard on, replacing is refused.
+            // `ALWAYS`: the trigger fires even under `session_replication_role = replica`.
+            vec![format!(
+                "DO $install$ BEGIN \
+                 IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '{t}'::regclass \
+                 AND tgname = '{name}') THEN \
+                 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $fn$ BEGIN RAISE EXCEPTION '{message}'; END $fn$; \
+                 CREATE TRIGGER {function} BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION {function}(); \
+                 ALTER TABLE {t} ENABLE ALWAYS TRIGGER {function}; \
+                 END IF; END $install$"
+            )]
         }
+        // `REPLACE INTO` deletes the row it replaces, and MySQL fires delete triggers for it.
         DbBackend::MySql => ["update", "delete"]
             .iter()
             .map(|op| {
@@ -197,17 +216,72 @@ fn append_only_sql(backend: DbBackend, table: &str) -> Vec<String> {
                 )
             })
             .collect(),
-        _ => ["update", "delete"]
-            .iter()
-            .map(|op| {
-                let trigger = quote(backend, &format!("{table}_no_{op}"));
-                format!(
-                    "CREATE TRIGGER IF NOT EXISTS {trigger} BEFORE {op} ON {t} \
-                     BEGIN SELECT RAISE(ABORT, '{message}'); END"
-                )
-            })
-            .collect(),
+        _ => {
+            let mut sql: Vec<String> = ["update", "delete"]
+                .iter()
+                .map(|op| {
+                    let trigger = quote(backend, &format!("{table}_no_{op}"));
+                    format!(
+                        "CREATE TRIGGER IF NOT EXISTS {trigger} BEFORE {op} ON {t} \
+                         BEGIN SELECT RAISE(ABORT, '{message}'); END"
+                    )
+                })
+                .collect();
+            // `INSERT OR REPLACE` / `REPLACE INTO` delete the row they replace without firing
+            // delete triggers (unless `recursive_triggers` is on): refuse an existing id.
+            let trigger = quote(backend, &format!("{table}_no_replace"));
+            sql.push(format!(
+                "CREATE TRIGGER IF NOT EXISTS {trigger} BEFORE INSERT ON {t} \
+                 WHEN EXISTS (SELECT 1 FROM {t} WHERE \"id\" = NEW.\"id\") \
+                 BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            ));
+            sql
+        }
     }
+}
+
+/// PostgreSQL: an event trigger refusing DDL on the audit table, its append-only
+/// trigger and function, and the guard itself. Event triggers belong to the database,
+/// so the name carries the table's schema.
+fn ddl_guard_sql(table: &str) -> String {
+    format!(
+        r#"DO $install$
+DECLARE
+    s text := current_schema();
+    guard text := left(s || '_{table}_ddl_guard', 58);
+    t text := quote_ident(s) || '.' || quote_ident('{table}');
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = guard) THEN
+        RETURN;
+    END IF;
+    EXECUTE format(
+        $fn$CREATE FUNCTION %I.%I() RETURNS event_trigger LANGUAGE plpgsql AS $body$
+        DECLARE
+            protected text[] := ARRAY[%L, %L, %L, %L];
+        BEGIN
+            IF TG_EVENT = 'sql_drop' THEN
+                IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
+                           WHERE d.object_identity = ANY (protected) OR d.objid = %s) THEN
+                    RAISE EXCEPTION 'the audit table %% is protected: DDL refused', protected[1];
+                END IF;
+            ELSIF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                          WHERE c.object_identity = ANY (protected) OR c.objid = %s) THEN
+                RAISE EXCEPTION 'the audit table %% is protected: DDL refused', protected[1];
+            END IF;
+        END $body$$fn$,
+        s, '{table}_ddl_guard',
+        t,
+        quote_ident('{table}_append_only') || ' on ' || t,
+        quote_ident(s) || '.' || quote_ident('{table}_append_only') || '()',
+        quote_ident(s) || '.' || quote_ident('{table}_ddl_guard') || '()',
+        t::regclass::oid, t::regclass::oid
+    );
+    EXECUTE format('CREATE EVENT TRIGGER %I ON ddl_command_end EXECUTE FUNCTION %I.%I()',
+                   guard, s, '{table}_ddl_guard');
+    EXECUTE format('CREATE EVENT TRIGGER %I ON sql_drop EXECUTE FUNCTION %I.%I()',
+                   guard || '_drop', s, '{table}_ddl_guard');
+END $install$"#
+    )
 }
 
 /// Quotes an identifier for `backend`. Names reaching here are validated by
