@@ -46,7 +46,7 @@ pub use audit_derive::Audited;
 /// Re-exports for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::capture::stash::stashed_records;
+    pub use crate::capture::stash::{MAX_ENTRIES as MAX_STASHED, stashed_records};
     pub use crate::capture::{after_delete, after_save, before_delete, before_save};
     pub use crate::value::decode_column;
     pub use sea_orm;

@@ -26,7 +26,7 @@ use sea_orm::{EntityTrait, Iterable, ModelTrait, Value};
 use crate::entity::AuditedEntity;
 
 /// At most this many records' entries are kept at once.
-pub(crate) const MAX_ENTRIES: usize = 4_096;
+pub const MAX_ENTRIES: usize = 4_096;
 
 /// Connection, waker (data and vtable), entity, record id, and whether the write is a
 /// delete (so a failed update's entry never meets a later delete's).
