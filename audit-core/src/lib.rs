@@ -28,8 +28,9 @@ pub use context::{
 pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
 pub use error::AuditError;
 pub use history::{
-    AuditEntry, HistoryQuery, OnConflict, Snapshot, Version, all_history, as_of, at_version,
-    diff_times, diff_versions, history, restore, restore_with, revert, table_history, versions,
+    AuditEntry, ColumnDiff, HistoryQuery, KeyOf, OnConflict, Snapshot, Version, all_history, as_of,
+    at_version, diff_times, diff_versions, history, restore, restore_with, revert, table_history,
+    versions,
 };
 pub use hooks::AuditHooks;
 pub use key::record_id;
