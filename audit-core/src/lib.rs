@@ -36,6 +36,8 @@ pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
+/// The attribute an [`AuditHooks`] impl carries: `#[audit_core::async_trait]`.
+pub use sea_orm::prelude::async_trait::async_trait;
 pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options};
 
 #[cfg(feature = "derive")]
@@ -45,6 +47,7 @@ pub use audit_derive::Audited;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::capture::{after_delete, after_save, before_delete, before_save};
+    pub use crate::hooks::HooksEnabled;
     pub use crate::value::decode_column;
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;
