@@ -392,9 +392,11 @@ async fn composite_keys_at_scale(backend: Backend) {
         n: Set(n),
         v: Set(n),
     });
+    let started = std::time::Instant::now();
     audit_core::without_auditing(bulk::insert_many(seed).exec(db))
         .await
         .unwrap();
+    println!("{backend:?}: {ROWS} rows seeded in {:?}", started.elapsed());
     let started = std::time::Instant::now();
     let updated = bulk::update_many::<pair::Entity>()
         .col_expr(pair::Column::V, Expr::col(pair::Column::V).add(1))
@@ -474,11 +476,11 @@ async fn defaulted_rows_insert(backend: Backend) {
         ..Default::default()
     };
     let rows = [
-        stamp::ActiveModel::default(),
+        <stamp::ActiveModel as Default>::default(),
         noted("a"),
         noted("b"),
-        stamp::ActiveModel::default(),
-        stamp::ActiveModel::default(),
+        <stamp::ActiveModel as Default>::default(),
+        <stamp::ActiveModel as Default>::default(),
         noted("c"),
     ];
     let inserted = bulk::insert_many(rows)
@@ -502,7 +504,7 @@ async fn defaulted_rows_insert(backend: Backend) {
     let trail = audit_rows(db).await.unwrap();
     assert_eq!(trail.len(), 12, "{backend:?}: id and note of six rows");
     assert_eq!(
-        bulk::insert_many([stamp::ActiveModel::default()])
+        bulk::insert_many([<stamp::ActiveModel as Default>::default()])
             .exec(db)
             .await
             .unwrap(),

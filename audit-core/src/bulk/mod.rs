@@ -71,7 +71,7 @@ pub use delete::{DeleteMany, delete_many};
 pub use insert::{InsertMany, insert_many};
 pub use update::{UpdateMany, update_many};
 
-use sea_orm::sea_query::{Expr, ExprTrait, ValueTuple};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, ValueTuple};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
     ModelTrait, PrimaryKeyToColumn, Statement,
@@ -99,13 +99,24 @@ fn key_columns<E: EntityTrait>() -> Vec<E::Column> {
 /// `pk IN (...)`, or `(pk1, pk2) IN ((?, ?), ...)` for a composite key: one flat list,
 /// where an `OR` per key made an expression tree as deep as the keys were many (a stack
 /// overflow past ~1,000 keys, "Expression tree is too large" on SQLite).
-fn keys_condition<E: EntityTrait>(keys: Vec<ValueTuple>) -> Condition {
+///
+/// PostgreSQL turns a row-value list into one `OR`ed comparison per key, tested against
+/// every row (2 minutes for 100,000 keys in 5,000-key statements), so there the list is a
+/// `VALUES` table it joins: `(pk1, pk2) IN (SELECT * FROM (VALUES (?, ?), ...))`.
+fn keys_condition<E: EntityTrait>(backend: DbBackend, keys: Vec<ValueTuple>) -> Condition {
     let columns = key_columns::<E>();
     if let [column] = columns.as_slice() {
         let values = keys.into_iter().flat_map(ValueTuple::into_iter);
         return Condition::all().add(column.is_in(values));
     }
     let tuple = Expr::tuple(columns.into_iter().map(Expr::col));
+    if backend == DbBackend::Postgres {
+        let table = Query::select()
+            .column(Asterisk)
+            .from_values(keys, Alias::new("audit_keys"))
+            .to_owned();
+        return Condition::all().add(tuple.in_subquery(table));
+    }
     Condition::all().add(tuple.in_tuples(keys))
 }
 

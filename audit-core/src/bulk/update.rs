@@ -13,6 +13,9 @@ use super::{key_columns, keys_condition, max_params, model_record_id, record};
 use crate::entity::AuditedEntity;
 use crate::{AuditError, Operation, is_enabled};
 
+/// At most this many composite keys in one `UPDATE ... WHERE (a, b) IN (...)`.
+const COMPOSITE_KEYS_PER_STATEMENT: usize = 5_000;
+
 /// Starts an audited `UPDATE` of the rows of `E` that match a filter, like SeaORM's
 /// `Entity::update_many()`; see [`UpdateMany`].
 pub fn update_many<E: AuditedEntity>() -> UpdateMany<E> {
@@ -96,13 +99,16 @@ impl<E: AuditedEntity> UpdateMany<E> {
         let mut new: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
         for chunk in old.chunks(self.keys_per_statement(&txn)?) {
             let keys = || chunk.iter().map(|m| m.get_primary_key_value()).collect();
-            let update = self.statement().filter(keys_condition::<E>(keys()));
+            let backend = txn.get_database_backend();
+            let update = self
+                .statement()
+                .filter(keys_condition::<E>(backend, keys()));
             let rows = if txn.support_returning() {
                 update.exec_with_returning(&txn).await?
             } else {
                 update.exec(&txn).await?;
                 E::find()
-                    .filter(keys_condition::<E>(keys()))
+                    .filter(keys_condition::<E>(backend, keys()))
                     .all(&txn)
                     .await?
             };
@@ -149,6 +155,13 @@ impl<E: AuditedEntity> UpdateMany<E> {
                 E::audit_table()
             )));
         }
+        // PostgreSQL expands `(a, b) IN ((..), ..)` into one comparison per key and runs
+        // out of stack depth past ~30,000 keys; a few thousand per statement stay cheap.
+        let room = if per_key > 1 {
+            room.min(COMPOSITE_KEYS_PER_STATEMENT)
+        } else {
+            room
+        };
         Ok(room)
     }
 
