@@ -27,7 +27,11 @@ pub(crate) fn record_ids(key: &ValueTuple) -> Vec<String> {
     };
     let mut ids = vec![record_id(key)];
     let earlier = match key {
-        ValueTuple::One(value) => stored_forms(value).into_iter().skip(1).map(text).last(),
+        ValueTuple::One(value) => stored_forms(value)
+            .into_iter()
+            .skip(1)
+            .map(text)
+            .next_back(),
         many => {
             let forms: Vec<Vec<Json>> =
                 many.clone().into_iter().map(|v| stored_forms(&v)).collect();

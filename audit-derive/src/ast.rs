@@ -253,13 +253,18 @@ fn sea_orm_struct(input: &DeriveInput, errors: &mut Errors) -> SeaOrmStruct {
             } else {
                 return skip_value(&meta);
             };
-            match meta.value()?.parse::<syn::Expr>()? {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(value),
-                    ..
-                }) => *slot = Some(value),
-                // SeaORM reports its own malformed attributes.
-                _ => {}
+            let mut expr = meta.value()?.parse::<syn::Expr>()?;
+            // A literal passed through a `macro_rules!` fragment arrives in an invisible group.
+            while let syn::Expr::Group(group) = expr {
+                expr = *group.expr;
+            }
+            // SeaORM reports its own malformed attributes.
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(value),
+                ..
+            }) = expr
+            {
+                *slot = Some(value);
             }
             Ok(())
         });
