@@ -154,7 +154,9 @@ impl Bench {
     async fn seed(&mut self, count: usize, mode: Mode) -> Result<Vec<i32>, Error> {
         let rows = self.fresh_rows(count);
         audit_core::set_enabled(mode == Mode::Audited);
-        let created = bulk::insert_many::<account::Entity, _, _>(&self.db, rows).await?;
+        let created = bulk::insert_many(rows)
+            .exec_with_returning(&self.db)
+            .await?;
         Ok(created.into_iter().map(|m| m.id).collect())
     }
 
@@ -347,14 +349,14 @@ impl Bench {
                 };
                 audit_core::set_enabled(mode == Mode::Audited);
                 let start = Instant::now();
-                let updated = bulk::update_many::<account::Entity, _>(&self.db)
+                let updated = bulk::update_many::<account::Entity>()
                     .col_expr(
                         account::Column::Balance,
                         Expr::col(account::Column::Balance).add(1),
                     )
                     .col_expr(account::Column::Note, Expr::val("bulk"))
                     .filter(account::Column::Id.between(*lo, *hi))
-                    .exec()
+                    .exec(&self.db)
                     .await?;
                 secs[mode as usize] += start.elapsed().as_secs_f64();
                 if updated != rows as u64 {

@@ -111,8 +111,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "  {}: {} -> {}",
             change.column,
-            show(change.from),
-            show(change.to)
+            show(change.old_value),
+            show(change.new_value)
         );
     }
     Ok(())

@@ -33,34 +33,35 @@ fn models() -> Vec<account::ActiveModel> {
 
 /// The bulk calls under test.
 async fn bulk_writes(db: &DatabaseConnection) {
-    let created = bulk::insert_many::<account::Entity, _, _>(db, models())
+    let created = bulk::insert_many(models())
+        .exec_with_returning(db)
         .await
         .unwrap();
     assert_eq!(created.len(), 30);
     assert_eq!(created[29].owner, "user29");
-    let raised = bulk::update_many::<account::Entity, _>(db)
+    let raised = bulk::update_many::<account::Entity>()
         .col_expr(Col::Balance, Expr::col(Col::Balance).add(7))
         .col_expr(Col::Note, Expr::val("vip"))
         .filter(Col::Balance.gte(100))
-        .exec()
+        .exec(db)
         .await
         .unwrap();
     assert_eq!(raised, 20);
     // Rows 0 and 3 already have the note: they match but record nothing.
-    let noted = bulk::update_many::<account::Entity, _>(db)
+    let noted = bulk::update_many::<account::Entity>()
         .set(account::ActiveModel {
             note: Set(Some("vip".into())),
             ..Default::default()
         })
         .filter(Col::Balance.lt(50))
-        .exec_with_returning()
+        .exec_with_returning(db)
         .await
         .unwrap();
     assert_eq!(noted.len(), 5);
     assert!(noted.iter().all(|m| m.note.as_deref() == Some("vip")));
-    let deleted = bulk::delete_many::<account::Entity, _>(db)
+    let deleted = bulk::delete_many::<account::Entity>()
         .filter(Col::Balance.gt(250))
-        .exec()
+        .exec(db)
         .await
         .unwrap();
     assert_eq!(deleted, 5);
@@ -163,7 +164,8 @@ async fn failures_leave_nothing(backend: Backend) {
     };
     let db = &fresh.db;
     let accounts = || account::Entity::find().count(db);
-    bulk::insert_many::<account::Entity, _, _>(db, [new_account("a", 1), new_account("b", 2)])
+    bulk::insert_many([new_account("a", 1), new_account("b", 2)])
+        .exec_with_returning(db)
         .await
         .unwrap();
     let before = audit_rows(db).await.unwrap();
@@ -172,20 +174,21 @@ async fn failures_leave_nothing(backend: Backend) {
     // A duplicate owner fails the insert: neither row nor any audit row stays.
     let duplicate = [new_account("c", 3), new_account("a", 4)];
     assert!(
-        bulk::insert_many::<account::Entity, _, _>(db, duplicate)
+        bulk::insert_many(duplicate)
+            .exec_with_returning(db)
             .await
             .is_err()
     );
     // Giving both rows one owner fails the update.
-    let same_owner = bulk::update_many::<account::Entity, _>(db)
+    let same_owner = bulk::update_many::<account::Entity>()
         .col_expr(Col::Owner, Expr::val("same"))
-        .exec()
+        .exec(db)
         .await;
     assert!(same_owner.is_err(), "{backend:?}");
     // A key column cannot be changed in bulk.
-    let rekey = bulk::update_many::<account::Entity, _>(db)
+    let rekey = bulk::update_many::<account::Entity>()
         .col_expr(Col::Id, Expr::col(Col::Id).add(100))
-        .exec()
+        .exec(db)
         .await;
     assert!(rekey.unwrap_err().to_string().contains("primary key"));
     assert_eq!(accounts().await.unwrap(), 2);
@@ -193,11 +196,12 @@ async fn failures_leave_nothing(backend: Backend) {
 
     // Inside the caller's transaction, a rollback takes the bulk writes with it.
     let txn = db.begin().await.unwrap();
-    bulk::insert_many::<account::Entity, _, _>(&txn, [new_account("d", 5)])
+    bulk::insert_many([new_account("d", 5)])
+        .exec_with_returning(&txn)
         .await
         .unwrap();
-    bulk::delete_many::<account::Entity, _>(&txn)
-        .exec()
+    bulk::delete_many::<account::Entity>()
+        .exec(&txn)
         .await
         .unwrap();
     assert_eq!(account::Entity::find().count(&txn).await.unwrap(), 0);
@@ -245,7 +249,7 @@ async fn statements_grow_with_chunks(backend: Backend) {
     let seed = (0..10_000).map(|i| new_account(&format!("u{i}"), i));
     let (seeded, _) = count_statements(
         &counter,
-        audit_core::without_auditing(bulk::insert_many::<account::Entity, _, _>(db, seed)),
+        audit_core::without_auditing(bulk::insert_many(seed).exec_with_returning(db)),
     )
     .await;
     assert!(
@@ -255,10 +259,10 @@ async fn statements_grow_with_chunks(backend: Backend) {
     assert!(audit_rows(db).await.unwrap().is_empty(), "auditing was off");
 
     let raise = |limit: i64| {
-        bulk::update_many::<account::Entity, _>(db)
+        bulk::update_many::<account::Entity>()
             .col_expr(Col::Balance, Expr::col(Col::Balance).add(1))
             .filter(Col::Balance.lt(limit))
-            .exec()
+            .exec(db)
     };
     let (few, updated) = count_statements(&counter, raise(10)).await;
     assert_eq!(updated.unwrap(), 10);
@@ -274,7 +278,7 @@ async fn statements_grow_with_chunks(backend: Backend) {
     );
 
     let (deleting, deleted) =
-        count_statements(&counter, bulk::delete_many::<account::Entity, _>(db).exec()).await;
+        count_statements(&counter, bulk::delete_many::<account::Entity>().exec(db)).await;
     assert_eq!(deleted.unwrap(), 10_000);
     assert!(
         deleting <= 1 + 50_000_usize.div_ceil(AUDIT_ROWS_PER_STATEMENT),
@@ -309,9 +313,9 @@ async fn switch_turns_auditing_off(backend: Backend) {
         let mut am: account::ActiveModel = created.into();
         am.balance = Set(2);
         am.update(db).await.unwrap();
-        bulk::update_many::<account::Entity, _>(db)
+        bulk::update_many::<account::Entity>()
             .col_expr(Col::Balance, Expr::val(3))
-            .exec()
+            .exec(db)
             .await
             .unwrap()
     };
@@ -337,4 +341,189 @@ async fn switch_turns_auditing_off_postgres() {
 #[tokio::test]
 async fn switch_turns_auditing_off_mysql() {
     switch_turns_auditing_off(Backend::MySql).await;
+}
+
+/// A composite primary key, for the 100,000-row update.
+mod pair {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "pair")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub region: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub n: i64,
+        pub v: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Audit rows of `column`, counted in SQL.
+async fn count_rows(db: &DatabaseConnection, column: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let sql = format!("SELECT COUNT(*) AS n FROM audit_log WHERE column_name = '{column}'");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+/// `update_many` of 100,000 rows with a composite key: one flat `(a, b) IN (...)` list
+/// per chunk, where an `OR` per key overflowed the stack past ~1,000 rows (and SQLite
+/// refused the expression tree).
+async fn composite_keys_at_scale(backend: Backend) {
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    common::create_table(db, pair::Entity).await;
+    const ROWS: i64 = 100_000;
+    let seed = (0..ROWS).map(|n| pair::ActiveModel {
+        region: Set(if n % 2 == 0 { "eu" } else { "us" }.into()),
+        n: Set(n),
+        v: Set(n),
+    });
+    let started = std::time::Instant::now();
+    audit_core::without_auditing(bulk::insert_many(seed).exec(db))
+        .await
+        .unwrap();
+    println!("{backend:?}: {ROWS} rows seeded in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let updated = bulk::update_many::<pair::Entity>()
+        .col_expr(pair::Column::V, Expr::col(pair::Column::V).add(1))
+        .exec(db)
+        .await
+        .unwrap();
+    println!(
+        "{backend:?}: {ROWS} composite-key rows updated and audited in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(updated, ROWS as u64);
+    assert_eq!(count_rows(db, "v").await, ROWS);
+    let history = audit_core::history::<pair::Entity>(("us".to_owned(), 77_777))
+        .fetch(db)
+        .await
+        .unwrap();
+    let changes: Vec<_> = history
+        .iter()
+        .map(|e| (e.column.as_str(), e.old_value.clone(), e.new_value.clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        [("v", Some(77_777.into()), Some(77_778.into()))],
+        "{backend:?}"
+    );
+    let row = pair::Entity::find_by_id(("us".to_owned(), 77_777))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.v, 77_778);
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn composite_keys_at_scale_sqlite() {
+    composite_keys_at_scale(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn composite_keys_at_scale_postgres() {
+    composite_keys_at_scale(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn composite_keys_at_scale_mysql() {
+    composite_keys_at_scale(Backend::MySql).await;
+}
+
+/// A table whose every column has a default.
+mod stamp {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "stamp")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub note: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Rows with no column set have no multi-row `INSERT`: they go in alone, in order, and
+/// are audited like the others.
+async fn defaulted_rows_insert(backend: Backend) {
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    common::create_table(db, stamp::Entity).await;
+    let noted = |note: &str| stamp::ActiveModel {
+        note: Set(Some(note.into())),
+        ..Default::default()
+    };
+    let rows = [
+        <stamp::ActiveModel as Default>::default(),
+        noted("a"),
+        noted("b"),
+        <stamp::ActiveModel as Default>::default(),
+        <stamp::ActiveModel as Default>::default(),
+        noted("c"),
+    ];
+    let inserted = bulk::insert_many(rows)
+        .exec_with_returning(db)
+        .await
+        .unwrap();
+    let seen: Vec<_> = inserted.iter().map(|m| (m.id, m.note.clone())).collect();
+    let note = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        seen,
+        [
+            (1, None),
+            (2, note("a")),
+            (3, note("b")),
+            (4, None),
+            (5, None),
+            (6, note("c"))
+        ],
+        "{backend:?}"
+    );
+    let trail = audit_rows(db).await.unwrap();
+    assert_eq!(trail.len(), 12, "{backend:?}: id and note of six rows");
+    assert_eq!(
+        bulk::insert_many([<stamp::ActiveModel as Default>::default()])
+            .exec(db)
+            .await
+            .unwrap(),
+        1
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn defaulted_rows_insert_sqlite() {
+    defaulted_rows_insert(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn defaulted_rows_insert_postgres() {
+    defaulted_rows_insert(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn defaulted_rows_insert_mysql() {
+    defaulted_rows_insert(Backend::MySql).await;
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Backend, FreshDb, audit_rows, create_table};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ModelTrait};
+use sea_orm::{ActiveModelTrait, IdenStatic, ModelTrait};
 use serde_json::json;
 
 /// The classic format, with user hooks, a table label, skipped timestamps, a renamed column
@@ -36,7 +36,7 @@ mod note {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    #[audit_core::__private::async_trait]
+    #[audit_core::async_trait]
     impl AuditHooks for ActiveModel {
         fn new() -> Self {
             Self {
@@ -122,6 +122,39 @@ mod membership {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: i64,
         pub role: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Ignored fields, renamed columns, a renamed variant and a raw identifier between the
+/// columns: each column keeps its own policy and decoder.
+mod layout {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "layout")]
+    pub struct Model {
+        #[sea_orm(ignore)]
+        pub cache: String,
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(ignore)]
+        pub scratch: Vec<u8>,
+        #[sea_orm(column_name = "display_name")]
+        pub name: String,
+        /// SeaORM names the column after the variant: `secret`.
+        #[sea_orm(enum_name = "Secret")]
+        #[audit(redact)]
+        pub pin: String,
+        #[sea_orm(ignore)]
+        pub more: i64,
+        pub count: i64,
+        #[audit(skip)]
+        pub seen: Option<ChronoDateTimeUtc>,
+        pub r#type: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -252,4 +285,69 @@ async fn composite_key_is_a_json_array() {
         .map(|r| r.column_name.as_str())
         .collect();
     assert_eq!(deleted, ["org", "user_id", "role"]);
+}
+
+#[tokio::test]
+async fn columns_keep_their_policy_past_ignored_and_renamed_fields() {
+    use audit_core::{AuditedEntity, ColumnPolicy};
+    use layout::Column;
+
+    let policies: Vec<_> = [
+        Column::Id,
+        Column::Name,
+        Column::Secret,
+        Column::Count,
+        Column::Seen,
+        Column::Type,
+    ]
+    .iter()
+    .map(layout::Entity::column_policy)
+    .collect();
+    use ColumnPolicy::{Record, Redact, Skip};
+    assert_eq!(policies, [Record, Record, Redact, Record, Skip, Record]);
+
+    let fresh = fresh().await;
+    let db = &fresh.db;
+    create_table(db, layout::Entity).await;
+    let model = layout::ActiveModel {
+        id: Set(1),
+        name: Set("Ada".into()),
+        pin: Set("1234".into()),
+        count: Set(7),
+        seen: Set(Some(chrono::Utc::now())),
+        r#type: Set(true),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let at = chrono::Utc::now();
+    let rows = audit_rows(db).await.unwrap();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| (r.column_name.as_str(), r.new_value.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("id", json!(1)),
+            ("display_name", json!("Ada")),
+            ("secret", json!(audit_core::REDACTED)),
+            ("count", json!(7)),
+            ("type", json!(true)),
+        ]
+    );
+    // Each column decodes with its own type: a decoder of another column would fail here.
+    let snapshot = audit_core::history::snapshot_as_of::<layout::Entity>(db, 1, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snapshot.get(Column::Name).unwrap(),
+        model.name.clone().into()
+    );
+    assert_eq!(snapshot.get(Column::Count).unwrap(), 7i64.into());
+    assert_eq!(snapshot.get(Column::Type).unwrap(), true.into());
+    let unrecorded: Vec<_> = snapshot.unrecorded().iter().map(|c| c.as_str()).collect();
+    assert_eq!(unrecorded, ["secret", "seen"]);
+    model.delete(db).await.unwrap();
 }

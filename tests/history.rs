@@ -430,8 +430,8 @@ async fn versions_states_diffs(backend: Backend) {
     // Diffs between versions and between instants.
     let d = |column: &str, from: serde_json::Value, to: serde_json::Value| ColumnDiff {
         column: column.to_owned(),
-        from: Some(from),
-        to: Some(to),
+        old_value: Some(from),
+        new_value: Some(to),
     };
     let diff = audit_core::diff_versions::<ticket::Entity>(db, id, 1, 3)
         .await
@@ -463,11 +463,19 @@ async fn versions_states_diffs(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created.len(), 5);
-    assert!(created.iter().all(|c| c.from.is_none() && c.to.is_some()));
+    assert!(
+        created
+            .iter()
+            .all(|c| c.old_value.is_none() && c.new_value.is_some())
+    );
     let deleted = audit_core::diff_versions::<ticket::Entity>(db, id, 3, 4)
         .await
         .unwrap();
-    assert!(deleted.iter().all(|c| c.from.is_some() && c.to.is_none()));
+    assert!(
+        deleted
+            .iter()
+            .all(|c| c.old_value.is_some() && c.new_value.is_none())
+    );
     assert_eq!(deleted.len(), 5);
 
     // `account` has a redacted and a skipped column: the strict rebuild says so, the

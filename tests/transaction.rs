@@ -205,10 +205,10 @@ async fn reads_and_nesting_keep_order(backend: Backend) {
                 .into();
             am.balance = Set(2);
             am.update(txn).await?;
-            bulk::update_many::<account::Entity, _>(txn)
+            bulk::update_many::<account::Entity>()
                 .col_expr(Col::Balance, Expr::col(Col::Balance).add(1))
                 .filter(Col::Id.eq(id))
-                .exec()
+                .exec(txn)
                 .await?;
             let seen = audit_core::history::<account::Entity>(id)
                 .fetch(txn)

@@ -21,6 +21,12 @@ pub const REDACTED: &str = "[redacted]";
 
 /// An entity whose writes are audited. Implemented by `#[derive(Audited)]`; not meant to
 /// be implemented by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not audited",
+    label = "this entity has no audit trail",
+    note = "add `#[derive(Audited)]` (`use audit_core::Audited;`) to the entity's `Model`, \
+            next to `DeriveEntityModel`"
+)]
 pub trait AuditedEntity: EntityTrait {
     /// The label written to `audit_log.table_name` (the table name unless
     /// `#[audit(table = "...")]` renames it).

@@ -56,7 +56,7 @@ pub enum AuditError {
     /// An undo would overwrite a later change of the same column.
     #[error(
         "undo conflicts with a later change of `{table}.{column}` \
-         (changeset {later_changeset}); pass `force` to overwrite it"
+         (changeset {later_changeset}); pass `OnConflict::Overwrite` to overwrite it"
     )]
     Conflict {
         /// The audited table.

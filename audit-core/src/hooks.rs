@@ -2,6 +2,15 @@
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
 
+/// Implemented by `#[derive(Audited)]` for the `ActiveModel` of a model marked
+/// `#[audit(hooks)]`, the only models whose [`AuditHooks`] run.
+#[diagnostic::on_unimplemented(
+    message = "the hooks of `{Self}` would never run: its model lacks `#[audit(hooks)]`",
+    label = "`impl AuditHooks` needs `#[audit(hooks)]` on the model",
+    note = "add `#[audit(hooks)]` to the `Model` that derives `Audited`"
+)]
+pub trait HooksEnabled {}
+
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 
 /// The hooks of an audited entity's own, for `#[audit(hooks)]`.
@@ -11,17 +20,41 @@ type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 /// implements this trait instead, with the same signatures. Your `before_*` hooks run
 /// before the audit's (so values they set are audited), your `after_*` hooks after it.
 ///
-/// ```ignore
-/// #[audit_core::__private::async_trait]
+/// The impl carries `#[audit_core::async_trait]`. Without `#[audit(hooks)]` on the model
+/// an `impl AuditHooks` does not compile (its hooks would never run).
+///
+/// ```
+/// use audit_core::Audited;
+/// use sea_orm::entity::prelude::*;
+/// use sea_orm::ActiveValue::Set;
+///
+/// #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #[sea_orm(table_name = "note")]
+/// #[audit(hooks)]
+/// pub struct Model {
+///     #[sea_orm(primary_key)]
+///     pub id: i32,
+///     pub text: String,
+///     pub updated_at: Option<ChronoDateTimeUtc>,
+/// }
+///
+/// #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// pub enum Relation {}
+///
+/// #[audit_core::async_trait]
 /// impl audit_core::AuditHooks for ActiveModel {
 ///     async fn before_save<C: ConnectionTrait>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr> {
-///         self.updated_at = Set(chrono::Utc::now());
+///         if matches!(&self.text, Set(text) if text.is_empty()) {
+///             return Err(DbErr::Custom("a note needs text".into()));
+///         }
+///         self.updated_at = Set(Some(chrono::Utc::now()));
 ///         Ok(self)
 ///     }
 /// }
+/// # fn main() {}
 /// ```
 #[sea_orm::prelude::async_trait::async_trait]
-pub trait AuditHooks: ActiveModelTrait + Send {
+pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {
     /// Builds a fresh ActiveModel (default: every column `NotSet`).
     fn new() -> Self {
         <Self as ActiveModelTrait>::default()

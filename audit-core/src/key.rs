@@ -4,7 +4,7 @@ use sea_orm::sea_query::ValueTuple;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Iterable, PrimaryKeyToColumn};
 use serde_json::Value as Json;
 
-use crate::value::encode;
+use crate::value::{encode, stored_forms};
 
 /// The text stored in `record_id`: a single key as its plain text (`42`, `abc`), a
 /// composite key as a JSON array of its typed values (`[7,"eu"]`).
@@ -16,6 +16,40 @@ pub fn record_id(key: &ValueTuple) -> String {
         },
         many => Json::Array(many.clone().into_iter().map(|v| encode(&v)).collect()).to_string(),
     }
+}
+
+/// The texts `record_id` may hold for `key`: [`record_id`], then the text earlier versions
+/// wrote for the same key where it differs (a native-enum key in sea-query's serde form).
+pub(crate) fn record_ids(key: &ValueTuple) -> Vec<String> {
+    let text = |json: Json| match json {
+        Json::String(text) => text,
+        other => other.to_string(),
+    };
+    let mut ids = vec![record_id(key)];
+    let earlier = match key {
+        ValueTuple::One(value) => stored_forms(value)
+            .into_iter()
+            .skip(1)
+            .map(text)
+            .next_back(),
+        many => {
+            let forms: Vec<Vec<Json>> =
+                many.clone().into_iter().map(|v| stored_forms(&v)).collect();
+            forms.iter().any(|f| f.len() > 1).then(|| {
+                Json::Array(
+                    forms
+                        .into_iter()
+                        .map(|f| f.into_iter().last().unwrap_or(Json::Null))
+                        .collect(),
+                )
+                .to_string()
+            })
+        }
+    };
+    if let Some(earlier) = earlier.filter(|e| !ids.contains(e)) {
+        ids.push(earlier);
+    }
+    ids
 }
 
 /// `pk1 = ? AND pk2 = ? ...` for entity `E`.

@@ -29,13 +29,16 @@ pub use context::{
 pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
 pub use error::AuditError;
 pub use history::{
-    AuditEntry, HistoryQuery, OnConflict, Snapshot, Version, all_history, as_of, at_version,
-    diff_times, diff_versions, history, restore, restore_with, revert, table_history, versions,
+    AuditEntry, ColumnDiff, HistoryQuery, KeyOf, OnConflict, Snapshot, Version, all_history, as_of,
+    at_version, diff_times, diff_versions, history, restore, restore_with, revert, table_history,
+    versions,
 };
 pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
+/// The attribute an [`AuditHooks`] impl carries: `#[audit_core::async_trait]`.
+pub use sea_orm::prelude::async_trait::async_trait;
 pub use transaction::{
     AuditSavepoint, AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options,
 };
@@ -48,6 +51,7 @@ pub use audit_derive::Audited;
 pub mod __private {
     pub use crate::capture::stash::{MAX_ENTRIES as MAX_STASHED, stashed_records};
     pub use crate::capture::{after_delete, after_save, before_delete, before_save};
+    pub use crate::hooks::HooksEnabled;
     pub use crate::value::decode_column;
     pub use sea_orm;
     pub use sea_orm::prelude::async_trait::async_trait;

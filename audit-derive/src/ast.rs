@@ -15,6 +15,8 @@ pub struct FieldAttrs {
 /// One column of the entity, in declaration order.
 pub struct Field<'a> {
     pub ident: &'a Ident,
+    /// The entity's `Column` variant for this field, named as SeaORM names it.
+    pub variant: Ident,
     pub ty: &'a Type,
     pub attrs: FieldAttrs,
     pub primary_key: bool,
@@ -28,6 +30,15 @@ pub struct StructAttrs {
     pub hooks: bool,
 }
 
+/// The little we read of `#[sea_orm(...)]` on the struct.
+#[derive(Default)]
+pub struct SeaOrmStruct {
+    /// `table_name = "..."`: present on every compact-format (`DeriveEntityModel`) model.
+    pub table_name: Option<LitStr>,
+    /// `schema_name = "..."`: part of the record's identity in the trail.
+    pub schema_name: Option<LitStr>,
+}
+
 /// What the derive was given.
 pub enum Input<'a> {
     /// A `Model` struct with named fields.
@@ -35,6 +46,7 @@ pub enum Input<'a> {
         ident: &'a Ident,
         /// Whether the struct carries `#[sea_orm(...)]`, i.e. SeaORM generates its `ActiveModel`.
         is_entity: bool,
+        sea_orm: SeaOrmStruct,
         attrs: StructAttrs,
         fields: Vec<Field<'a>>,
     },
@@ -102,8 +114,10 @@ impl<'a> Input<'a> {
             .iter()
             .filter_map(|field| {
                 let sea_orm = sea_orm_field(field, errors);
+                let ident = field.ident.as_ref().expect("named field");
                 (!sea_orm.ignore).then(|| Field {
-                    ident: field.ident.as_ref().expect("named field"),
+                    variant: column_variant(ident, sea_orm.enum_name),
+                    ident,
                     ty: &field.ty,
                     attrs: field_attrs(field, errors),
                     primary_key: sea_orm.primary_key,
@@ -114,6 +128,7 @@ impl<'a> Input<'a> {
         Some(Input::Model {
             ident: &input.ident,
             is_entity,
+            sea_orm: sea_orm_struct(input, errors),
             attrs,
             fields,
         })
@@ -224,6 +239,63 @@ fn set_flag(flag: &mut bool, span: Span, key: &str, errors: &mut Errors) {
 struct SeaOrmField {
     primary_key: bool,
     ignore: bool,
+    enum_name: Option<LitStr>,
+}
+
+fn sea_orm_struct(input: &DeriveInput, errors: &mut Errors) -> SeaOrmStruct {
+    let mut found = SeaOrmStruct::default();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("sea_orm")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let slot = if meta.path.is_ident("table_name") {
+                &mut found.table_name
+            } else if meta.path.is_ident("schema_name") {
+                &mut found.schema_name
+            } else {
+                return skip_value(&meta);
+            };
+            let mut expr = meta.value()?.parse::<syn::Expr>()?;
+            // A literal passed through a `macro_rules!` fragment arrives in an invisible group.
+            while let syn::Expr::Group(group) = expr {
+                expr = *group.expr;
+            }
+            // SeaORM reports its own malformed attributes.
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(value),
+                ..
+            }) = expr
+            {
+                *slot = Some(value);
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.add(error);
+        }
+    }
+    found
+}
+
+/// The `Column` variant SeaORM's `DeriveEntityModel` makes for field `ident`: its
+/// `enum_name`, else the field's name in UpperCamelCase, escaped as SeaORM escapes it.
+fn column_variant(ident: &Ident, enum_name: Option<LitStr>) -> Ident {
+    use heck::ToUpperCamelCase;
+    let name = match &enum_name {
+        Some(name) => name.value(),
+        None => ident
+            .to_string()
+            .trim_start_matches("r#")
+            .to_upper_camel_case(),
+    };
+    let span = enum_name.map_or(ident.span(), |n| n.span());
+    if matches!(name.as_str(), "crate" | "Self" | "self") {
+        return Ident::new(&format!("{name}_"), span);
+    }
+    syn::parse_str::<Ident>(&name)
+        .map(|mut parsed| {
+            parsed.set_span(span);
+            parsed
+        })
+        .unwrap_or_else(|_| Ident::new_raw(&name, span))
 }
 
 fn sea_orm_field(field: &syn::Field, errors: &mut Errors) -> SeaOrmField {
@@ -234,6 +306,15 @@ fn sea_orm_field(field: &syn::Field, errors: &mut Errors) -> SeaOrmField {
                 found.primary_key = true;
             } else if meta.path.is_ident("ignore") {
                 found.ignore = true;
+            } else if meta.path.is_ident("enum_name") {
+                if let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(value),
+                    ..
+                }) = meta.value()?.parse::<syn::Expr>()?
+                {
+                    found.enum_name = Some(value);
+                }
+                return Ok(());
             }
             skip_value(&meta)
         });

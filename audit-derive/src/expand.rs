@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::DeriveInput;
 
-use crate::ast::{Errors, Field, Input, StructAttrs};
+use crate::ast::{Errors, Field, Input, SeaOrmStruct, StructAttrs};
 use crate::valid;
 
 const TIMESTAMP_FIELDS: [&str; 2] = ["created_at", "updated_at"];
@@ -32,14 +32,19 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         return tokens;
     }
     match parsed {
-        Some(Input::Model { attrs, fields, .. }) => expand(&attrs, &fields),
+        Some(Input::Model {
+            attrs,
+            sea_orm,
+            fields,
+            ..
+        }) => expand(&attrs, &sea_orm, &fields),
         _ => TokenStream::new(),
     }
 }
 
-fn expand(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream {
+fn expand(attrs: &StructAttrs, sea_orm: &SeaOrmStruct, fields: &[Field<'_>]) -> TokenStream {
     let behavior = behavior_impl(attrs.hooks);
-    let audited = audited_entity_impl(attrs, fields);
+    let audited = audited_entity_impl(attrs, sea_orm, fields);
     quote! {
         #[doc(hidden)]
         const _: () = {
@@ -52,6 +57,9 @@ fn expand(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream {
 fn behavior_impl(hooks: bool) -> TokenStream {
     let p = quote!(::audit_core::__private);
     let orm = quote!(#p::sea_orm);
+    // `AuditHooks` requires `HooksEnabled`, which only `#[audit(hooks)]` implements: an
+    // `impl AuditHooks` whose hooks would never run does not compile.
+    let enabled = hooks.then(|| quote!(impl #p::HooksEnabled for ActiveModel {}));
     let (new, user_before_save, user_after_save, user_before_delete, user_after_delete) = if hooks {
         let h = quote!(<Self as ::audit_core::AuditHooks>);
         (
@@ -65,6 +73,8 @@ fn behavior_impl(hooks: bool) -> TokenStream {
         Default::default()
     };
     quote! {
+        #enabled
+
         #[#p::async_trait]
         impl #orm::ActiveModelBehavior for ActiveModel {
             #new
@@ -113,29 +123,42 @@ fn behavior_impl(hooks: bool) -> TokenStream {
     }
 }
 
-fn audited_entity_impl(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream {
+fn audited_entity_impl(
+    attrs: &StructAttrs,
+    sea_orm: &SeaOrmStruct,
+    fields: &[Field<'_>],
+) -> TokenStream {
     let p = quote!(::audit_core::__private);
     let orm = quote!(#p::sea_orm);
-    let table = match &attrs.table {
-        Some(label) => quote!(#label),
-        None => quote!(#orm::EntityName::table_name(&Entity)),
+    // Two entities of one table name in two schemas are two tables: the schema is part of
+    // the label, so their records never share a history.
+    let table = match (&attrs.table, &sea_orm.schema_name, &sea_orm.table_name) {
+        (Some(label), _, _) => quote!(#label),
+        (None, Some(schema), Some(table)) => {
+            let label = format!("{}.{}", schema.value(), table.value());
+            quote!(#label)
+        }
+        _ => quote!(#orm::EntityName::table_name(&Entity)),
     };
+    // Matched by variant, exhaustively: a column SeaORM names differently, or one more
+    // column, is a compile error here rather than a policy applied to the wrong column.
     let policies = fields.iter().map(|field| {
+        let variant = &field.variant;
         let timestamp = attrs.skip_timestamps
             && TIMESTAMP_FIELDS.contains(&field.ident.to_string().trim_start_matches("r#"));
-        if field.attrs.skip.is_some() || timestamp {
-            quote!(::audit_core::ColumnPolicy::Skip)
+        let policy = if field.attrs.skip.is_some() || timestamp {
+            quote!(Skip)
         } else if field.attrs.redact.is_some() {
-            quote!(::audit_core::ColumnPolicy::Redact)
+            quote!(Redact)
         } else {
-            quote!(::audit_core::ColumnPolicy::Record)
-        }
+            quote!(Record)
+        };
+        quote!(Column::#variant => ::audit_core::ColumnPolicy::#policy,)
     });
-    let decoders = fields.iter().enumerate().map(|(index, field)| {
-        let ty = field.ty;
-        quote!(#index => #p::decode_column::<#ty>(table, column_name, json),)
+    let decoders = fields.iter().map(|field| {
+        let (ty, variant) = (field.ty, &field.variant);
+        quote!(Column::#variant => #p::decode_column::<#ty>(table, column_name, json),)
     });
-    let count = fields.len();
     quote! {
         impl ::audit_core::AuditedEntity for Entity {
             fn audit_table() -> &'static str {
@@ -143,9 +166,9 @@ fn audited_entity_impl(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream
             }
 
             fn column_policy(column: &Column) -> ::audit_core::ColumnPolicy {
-                // `Column`'s variants follow the model's fields in order (ignored fields aside).
-                const POLICIES: [::audit_core::ColumnPolicy; #count] = [#(#policies),*];
-                POLICIES[*column as usize]
+                match column {
+                    #(#policies)*
+                }
             }
 
             fn decode_value(
@@ -154,9 +177,8 @@ fn audited_entity_impl(attrs: &StructAttrs, fields: &[Field<'_>]) -> TokenStream
             ) -> ::core::result::Result<#orm::Value, ::audit_core::AuditError> {
                 let table = <Self as ::audit_core::AuditedEntity>::audit_table();
                 let column_name = #orm::IdenStatic::as_str(column);
-                match *column as usize {
+                match column {
                     #(#decoders)*
-                    _ => ::core::unreachable!("`Column` has one variant per audited field"),
                 }
             }
         }

@@ -5,6 +5,7 @@ use crate::ast::{Errors, Input};
 pub fn check(input: &Input<'_>, errors: &mut Errors) {
     let Input::Model {
         ident,
+        sea_orm,
         attrs,
         fields,
         ..
@@ -12,6 +13,17 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
     else {
         return;
     };
+    if sea_orm.table_name.is_none() {
+        errors.push(
+            ident.span(),
+            "`#[derive(Audited)]` needs SeaORM's compact entity format: \
+             `#[derive(DeriveEntityModel)]` with `#[sea_orm(table_name = \"...\")]` on the `Model`; \
+             the expanded format (`DeriveEntity`, `DeriveModel`, `DeriveActiveModel`, `DeriveColumn`, \
+             `DerivePrimaryKey` and hand-written impls, as `sea-orm-cli generate entity --expanded-format` \
+             writes it) is not supported: generate the entity without `--expanded-format`",
+        );
+        return;
+    }
     if !fields.iter().any(|f| f.primary_key) {
         errors.push(
             ident.span(),

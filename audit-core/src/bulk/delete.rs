@@ -10,14 +10,10 @@ use super::{record, returning_raw};
 use crate::entity::AuditedEntity;
 use crate::{Operation, is_enabled};
 
-/// Starts an audited `DELETE` of the rows of `E` that match a filter; see [`DeleteMany`].
-pub fn delete_many<E, C>(db: &C) -> DeleteMany<'_, E, C>
-where
-    E: AuditedEntity,
-    C: ConnectionTrait + TransactionTrait,
-{
+/// Starts an audited `DELETE` of the rows of `E` that match a filter, like SeaORM's
+/// `Entity::delete_many()`; see [`DeleteMany`].
+pub fn delete_many<E: AuditedEntity>() -> DeleteMany<E> {
     DeleteMany {
-        db,
         filter: Condition::all(),
         _entity: std::marker::PhantomData,
     }
@@ -27,18 +23,14 @@ where
 ///
 /// Each deleted row gets one audit row per audited column with its old value, taken
 /// from `DELETE ... RETURNING` (the very rows deleted, in the same statement).
+#[derive(Debug)]
 #[must_use = "a delete does nothing until `exec` is awaited"]
-pub struct DeleteMany<'db, E, C> {
-    db: &'db C,
+pub struct DeleteMany<E> {
     filter: Condition,
     _entity: std::marker::PhantomData<E>,
 }
 
-impl<E, C> DeleteMany<'_, E, C>
-where
-    E: AuditedEntity,
-    C: ConnectionTrait + TransactionTrait,
-{
+impl<E: AuditedEntity> DeleteMany<E> {
     /// Restricts the delete to rows matching `condition` (several calls are `AND`ed).
     /// Without a filter every row is deleted, as with SeaORM's `delete_many`.
     pub fn filter(mut self, condition: impl IntoCondition) -> Self {
@@ -47,17 +39,23 @@ where
     }
 
     /// Runs the delete; returns how many rows it removed.
-    pub async fn exec(self) -> Result<u64, DbErr> {
+    pub async fn exec<C>(self, db: &C) -> Result<u64, DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         if !is_enabled() {
             let delete = E::delete_many().filter(self.filter);
-            return Ok(delete.exec(self.db).await?.rows_affected);
+            return Ok(delete.exec(db).await?.rows_affected);
         }
-        Ok(self.exec_with_returning().await?.len() as u64)
+        Ok(self.exec_with_returning(db).await?.len() as u64)
     }
 
     /// Runs the delete; returns the deleted rows as they were.
-    pub async fn exec_with_returning(self) -> Result<Vec<E::Model>, DbErr> {
-        let txn = self.db.begin().await?;
+    pub async fn exec_with_returning<C: TransactionTrait>(
+        self,
+        db: &C,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        let txn = db.begin().await?;
         let delete = E::delete_many().filter(self.filter);
         let old = if txn.support_returning() {
             delete.exec_with_returning(&txn).await?

@@ -9,48 +9,102 @@ use super::{max_params, record, returning_raw};
 use crate::entity::AuditedEntity;
 use crate::{Operation, is_enabled};
 
-/// Inserts `models` and records every audited column of each new row, in one
-/// transaction; returns the rows as stored (generated keys and defaults included).
+/// Starts an audited insert of `models`, like SeaORM's `Entity::insert_many(models)`; the
+/// entity is the models' own. Run it with [`InsertMany::exec`] or
+/// [`InsertMany::exec_with_returning`].
+pub fn insert_many<A, I>(models: I) -> InsertMany<A>
+where
+    A: ActiveModelTrait,
+    I: IntoIterator<Item = A>,
+{
+    InsertMany {
+        models: models.into_iter().collect(),
+    }
+}
+
+/// An audited multi-row `INSERT`: every audited column of each new row is recorded, in
+/// the insert's own transaction.
 ///
 /// Rows go in multi-row `INSERT ... RETURNING` statements cut under the backend's
-/// bind-parameter limit (MariaDB 10.5+ for `RETURNING` on MySQL-family servers).
-pub async fn insert_many<E, C, I>(db: &C, models: I) -> Result<Vec<E::Model>, DbErr>
+/// bind-parameter limit (MariaDB 10.5+ for `RETURNING` on MySQL-family servers). A row
+/// with no column set (every value the table's default) has no multi-row form: it is
+/// inserted alone, in order, as `INSERT ... DEFAULT VALUES`.
+#[derive(Debug)]
+#[must_use = "an insert does nothing until `exec` is awaited"]
+pub struct InsertMany<A> {
+    models: Vec<A>,
+}
+
+impl<A, E> InsertMany<A>
+where
+    A: ActiveModelTrait<Entity = E>,
+    E: AuditedEntity<ActiveModel = A>,
+    E::Model: IntoActiveModel<A>,
+{
+    /// Runs the insert; returns how many rows it inserted.
+    pub async fn exec<C: TransactionTrait>(self, db: &C) -> Result<u64, DbErr> {
+        Ok(self.exec_with_returning(db).await?.len() as u64)
+    }
+
+    /// Runs the insert; returns the rows as stored (generated keys and defaults
+    /// included), in the order given.
+    pub async fn exec_with_returning<C: TransactionTrait>(
+        self,
+        db: &C,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        if self.models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = db.begin().await?;
+        let backend = txn.get_database_backend();
+        let rows_per_statement = (max_params(backend) / E::Column::iter().count().max(1)).max(1);
+        let mut inserted = Vec::with_capacity(self.models.len());
+        let mut batch = Vec::new();
+        for model in self.models {
+            if E::Column::iter().any(|c| !model.get(c).is_not_set()) {
+                batch.push(model);
+                if batch.len() == rows_per_statement {
+                    inserted.extend(insert_rows::<E, _>(&txn, std::mem::take(&mut batch)).await?);
+                }
+            } else {
+                inserted.extend(insert_rows::<E, _>(&txn, std::mem::take(&mut batch)).await?);
+                let insert = E::insert(model);
+                let row = if txn.support_returning() {
+                    vec![insert.exec_with_returning(&txn).await?]
+                } else {
+                    returning_raw::<E, _>(&txn, insert.build(backend)).await?
+                };
+                inserted.extend(row);
+            }
+        }
+        inserted.extend(insert_rows::<E, _>(&txn, batch).await?);
+        if is_enabled() {
+            record::<E, _>(
+                &txn,
+                Operation::Insert,
+                inserted.iter().map(|model| (None, Some(model))),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(inserted)
+    }
+}
+
+/// One multi-row `INSERT ... RETURNING` of `rows` (none when `rows` is empty).
+async fn insert_rows<E, C>(txn: &C, rows: Vec<E::ActiveModel>) -> Result<Vec<E::Model>, DbErr>
 where
     E: AuditedEntity,
     E::Model: IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelTrait<Entity = E>,
-    C: TransactionTrait,
-    I: IntoIterator<Item = E::ActiveModel>,
+    C: ConnectionTrait,
 {
-    let mut models = models.into_iter().peekable();
-    if models.peek().is_none() {
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = db.begin().await?;
-    let backend = txn.get_database_backend();
-    let rows_per_statement = (max_params(backend) / E::Column::iter().count().max(1)).max(1);
-    let mut inserted = Vec::new();
-    loop {
-        let chunk: Vec<E::ActiveModel> = models.by_ref().take(rows_per_statement).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let insert = E::insert_many(chunk);
-        let rows = if txn.support_returning() {
-            insert.exec_with_returning(&txn).await?
-        } else {
-            returning_raw::<E, _>(&txn, insert.build(backend)).await?
-        };
-        inserted.extend(rows);
+    let insert = E::insert_many(rows);
+    if txn.support_returning() {
+        insert.exec_with_returning(txn).await
+    } else {
+        returning_raw::<E, _>(txn, insert.build(txn.get_database_backend())).await
     }
-    if is_enabled() {
-        record::<E, _>(
-            &txn,
-            Operation::Insert,
-            inserted.iter().map(|model| (None, Some(model))),
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(inserted)
 }

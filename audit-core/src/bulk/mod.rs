@@ -19,20 +19,48 @@
 //! With auditing switched off ([`crate::set_enabled`], [`crate::without_auditing`]) the
 //! same calls run only the change itself.
 //!
-//! ```ignore
-//! use audit_core::bulk;
-//! use sea_orm::sea_query::Expr;
+//! The calls read like SeaORM's: build, then `exec(&db)` or `exec_with_returning(&db)`.
 //!
-//! let created = bulk::insert_many::<account::Entity, _, _>(&db, models).await?;
-//! let raised = bulk::update_many::<account::Entity, _>(&db)
+//! ```rust
+//! # use audit_core::Audited;
+//! # use sea_orm::entity::prelude::*;
+//! # use sea_orm::{ActiveValue::Set, Database, Schema};
+//! # mod account {
+//! #     use super::*;
+//! #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+//! #     #[sea_orm(table_name = "account")]
+//! #     pub struct Model {
+//! #         #[sea_orm(primary_key)]
+//! #         pub id: i32,
+//! #         pub balance: i64,
+//! #     }
+//! #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//! #     pub enum Relation {}
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let db = Database::connect("sqlite::memory:").await?;
+//! # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(account::Entity)).await?;
+//! # audit_core::create_audit_table(&db).await?;
+//! use audit_core::bulk;
+//! use sea_orm::sea_query::{Expr, ExprTrait};
+//!
+//! let models = (0..3).map(|i| account::ActiveModel { balance: Set(i * 50), ..Default::default() });
+//! let created = bulk::insert_many(models).exec_with_returning(&db).await?;
+//! assert_eq!(created.len(), 3);
+//! let raised = bulk::update_many::<account::Entity>()
 //!     .col_expr(account::Column::Balance, Expr::col(account::Column::Balance).add(10))
 //!     .filter(account::Column::Balance.lt(100))
-//!     .exec()
+//!     .exec(&db)
 //!     .await?;
-//! let closed = bulk::delete_many::<account::Entity, _>(&db)
-//!     .filter(account::Column::Balance.eq(0))
-//!     .exec()
+//! assert_eq!(raised, 2);
+//! let closed = bulk::delete_many::<account::Entity>()
+//!     .filter(account::Column::Balance.eq(10))
+//!     .exec(&db)
 //!     .await?;
+//! assert_eq!(closed, 1);
+//! # Ok(())
+//! # }
 //! ```
 
 mod delete;
@@ -40,10 +68,10 @@ mod insert;
 mod update;
 
 pub use delete::{DeleteMany, delete_many};
-pub use insert::insert_many;
+pub use insert::{InsertMany, insert_many};
 pub use update::{UpdateMany, update_many};
 
-use sea_orm::sea_query::ValueTuple;
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, ValueTuple};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
     ModelTrait, PrimaryKeyToColumn, Statement,
@@ -51,7 +79,6 @@ use sea_orm::{
 
 use crate::capture::row_changes;
 use crate::entity::AuditedEntity;
-use crate::key::primary_key_condition;
 use crate::record::{self, Changeset, ColumnChange};
 use crate::{Operation, current_context};
 
@@ -69,16 +96,28 @@ fn key_columns<E: EntityTrait>() -> Vec<E::Column> {
     E::PrimaryKey::iter().map(|pk| pk.into_column()).collect()
 }
 
-/// `pk IN (...)` (or `(pk1 = ? AND pk2 = ?) OR ...` for a composite key) for `keys`.
-fn keys_condition<E: EntityTrait>(keys: Vec<ValueTuple>) -> Condition {
+/// `pk IN (...)`, or `(pk1, pk2) IN ((?, ?), ...)` for a composite key: one flat list,
+/// where an `OR` per key made an expression tree as deep as the keys were many (a stack
+/// overflow past ~1,000 keys, "Expression tree is too large" on SQLite).
+///
+/// PostgreSQL turns a row-value list into one `OR`ed comparison per key, tested against
+/// every row (2 minutes for 100,000 keys in 5,000-key statements), so there the list is a
+/// `VALUES` table it joins: `(pk1, pk2) IN (SELECT * FROM (VALUES (?, ?), ...))`.
+fn keys_condition<E: EntityTrait>(backend: DbBackend, keys: Vec<ValueTuple>) -> Condition {
     let columns = key_columns::<E>();
     if let [column] = columns.as_slice() {
         let values = keys.into_iter().flat_map(ValueTuple::into_iter);
         return Condition::all().add(column.is_in(values));
     }
-    keys.into_iter().fold(Condition::any(), |any, key| {
-        any.add(primary_key_condition::<E>(key))
-    })
+    let tuple = Expr::tuple(columns.into_iter().map(Expr::col));
+    if backend == DbBackend::Postgres {
+        let table = Query::select()
+            .column(Asterisk)
+            .from_values(keys, Alias::new("audit_keys"))
+            .to_owned();
+        return Condition::all().add(tuple.in_subquery(table));
+    }
+    Condition::all().add(tuple.in_tuples(keys))
 }
 
 /// `stmt` with `RETURNING` every column of `E`, for backends where SeaORM does not add it

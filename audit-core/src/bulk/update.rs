@@ -13,14 +13,13 @@ use super::{key_columns, keys_condition, max_params, model_record_id, record};
 use crate::entity::AuditedEntity;
 use crate::{AuditError, Operation, is_enabled};
 
-/// Starts an audited `UPDATE` of the rows of `E` that match a filter; see [`UpdateMany`].
-pub fn update_many<E, C>(db: &C) -> UpdateMany<'_, E, C>
-where
-    E: AuditedEntity,
-    C: ConnectionTrait + TransactionTrait,
-{
+/// At most this many composite keys in one `UPDATE ... WHERE (a, b) IN (...)`.
+const COMPOSITE_KEYS_PER_STATEMENT: usize = 5_000;
+
+/// Starts an audited `UPDATE` of the rows of `E` that match a filter, like SeaORM's
+/// `Entity::update_many()`; see [`UpdateMany`].
+pub fn update_many<E: AuditedEntity>() -> UpdateMany<E> {
     UpdateMany {
-        db,
         values: Vec::new(),
         filter: Condition::all(),
     }
@@ -30,18 +29,14 @@ where
 ///
 /// Each changed row gets one audit row per audited column whose value changed, old value
 /// read in the same transaction (locked on PostgreSQL and MySQL), new value as stored.
+#[derive(Debug)]
 #[must_use = "an update does nothing until `exec` is awaited"]
-pub struct UpdateMany<'db, E: AuditedEntity, C> {
-    db: &'db C,
+pub struct UpdateMany<E: AuditedEntity> {
     values: Vec<(E::Column, Expr)>,
     filter: Condition,
 }
 
-impl<E, C> UpdateMany<'_, E, C>
-where
-    E: AuditedEntity,
-    C: ConnectionTrait + TransactionTrait,
-{
+impl<E: AuditedEntity> UpdateMany<E> {
     /// Sets `column` to `expr` (which may refer to the row's columns).
     pub fn col_expr(mut self, column: E::Column, expr: impl Into<Expr>) -> Self {
         self.values.push((column, expr.into()));
@@ -66,30 +61,36 @@ where
 
     /// Runs the update; returns how many rows it matched (with auditing off, SeaORM's
     /// `rows_affected`, which on MySQL counts only rows whose values changed).
-    pub async fn exec(self) -> Result<u64, DbErr> {
+    pub async fn exec<C>(self, db: &C) -> Result<u64, DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         if self.values.is_empty() {
             return Ok(0);
         }
         self.check_key_untouched()?;
         if !is_enabled() {
             let update = self.statement().filter(self.filter.clone());
-            return Ok(update.exec(self.db).await?.rows_affected);
+            return Ok(update.exec(db).await?.rows_affected);
         }
-        Ok(self.run().await?.len() as u64)
+        Ok(self.run(db).await?.len() as u64)
     }
 
     /// Runs the update; returns the updated rows as stored, in primary key order.
-    pub async fn exec_with_returning(self) -> Result<Vec<E::Model>, DbErr> {
+    pub async fn exec_with_returning<C>(self, db: &C) -> Result<Vec<E::Model>, DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         if self.values.is_empty() {
             return Ok(Vec::new());
         }
         self.check_key_untouched()?;
-        self.run().await
+        self.run(db).await
     }
 
     /// Reads the matching rows locked, updates them by key in chunks, records the changes.
-    async fn run(self) -> Result<Vec<E::Model>, DbErr> {
-        let txn = self.db.begin().await?;
+    async fn run<C: TransactionTrait>(self, db: &C) -> Result<Vec<E::Model>, DbErr> {
+        let txn = db.begin().await?;
         let mut select = E::find().filter(self.filter.clone());
         for column in key_columns::<E>() {
             select = select.order_by_asc(column);
@@ -98,13 +99,16 @@ where
         let mut new: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
         for chunk in old.chunks(self.keys_per_statement(&txn)?) {
             let keys = || chunk.iter().map(|m| m.get_primary_key_value()).collect();
-            let update = self.statement().filter(keys_condition::<E>(keys()));
+            let backend = txn.get_database_backend();
+            let update = self
+                .statement()
+                .filter(keys_condition::<E>(backend, keys()));
             let rows = if txn.support_returning() {
                 update.exec_with_returning(&txn).await?
             } else {
                 update.exec(&txn).await?;
                 E::find()
-                    .filter(keys_condition::<E>(keys()))
+                    .filter(keys_condition::<E>(backend, keys()))
                     .all(&txn)
                     .await?
             };
@@ -151,6 +155,13 @@ where
                 E::audit_table()
             )));
         }
+        // PostgreSQL expands `(a, b) IN ((..), ..)` into one comparison per key and runs
+        // out of stack depth past ~30,000 keys; a few thousand per statement stay cheap.
+        let room = if per_key > 1 {
+            room.min(COMPOSITE_KEYS_PER_STATEMENT)
+        } else {
+            room
+        };
         Ok(room)
     }
 

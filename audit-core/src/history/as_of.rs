@@ -157,7 +157,7 @@ fn not_recorded<E: AuditedEntity>(column: E::Column, policy: &'static str) -> Au
 /// [`snapshot_as_of`] for the columns that can be rebuilt.
 pub async fn as_of<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     at: DateTime<Utc>,
 ) -> Result<Option<E::Model>, AuditError>
 where
@@ -173,7 +173,7 @@ where
 /// [`as_of`], as a [`Snapshot`] that keeps the columns the trail cannot give back apart.
 pub async fn snapshot_as_of<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     at: DateTime<Utc>,
 ) -> Result<Option<Snapshot<E>>, AuditError>
 where
@@ -188,7 +188,7 @@ where
 /// [`AuditError::NotFound`] when there is no such version.
 pub async fn at_version<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     number: u32,
 ) -> Result<Option<E::Model>, AuditError>
 where
@@ -204,14 +204,15 @@ where
 /// [`at_version`], as a [`Snapshot`].
 pub async fn snapshot_at_version<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     number: u32,
 ) -> Result<Option<Snapshot<E>>, AuditError>
 where
     E: AuditedEntity,
 {
-    let record = record_id(&key.into_value_tuple());
-    let versions = record_versions::<E, _>(db, &record).await?;
+    let key = key.into().into_value_tuple();
+    let record = record_id(&key);
+    let versions = record_versions::<E, _>(db, &key).await?;
     let upto = versions_upto::<E>(&versions, number, &record)?;
     Snapshot::rebuild(upto)
 }

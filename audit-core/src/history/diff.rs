@@ -17,9 +17,9 @@ pub struct ColumnDiff {
     /// The column.
     pub column: String,
     /// Its value in the first state (`None`: the record did not exist).
-    pub from: Option<Json>,
+    pub old_value: Option<Json>,
     /// Its value in the second state (`None`: the record did not exist).
-    pub to: Option<Json>,
+    pub new_value: Option<Json>,
 }
 
 /// The columns of the record of `E` with primary key `key` that differ between version
@@ -28,15 +28,16 @@ pub struct ColumnDiff {
 /// both sides; skipped columns never appear.
 pub async fn diff_versions<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     from: u32,
     to: u32,
 ) -> Result<Vec<ColumnDiff>, AuditError>
 where
     E: AuditedEntity,
 {
-    let record = record_id(&key.into_value_tuple());
-    let all = record_versions::<E, _>(db, &record).await?;
+    let key = key.into().into_value_tuple();
+    let record = record_id(&key);
+    let all = record_versions::<E, _>(db, &key).await?;
     let a = RecordState::after(versions_upto::<E>(&all, from, &record)?);
     let b = RecordState::after(versions_upto::<E>(&all, to, &record)?);
     Ok(diff_states::<E>(&a, &b))
@@ -46,7 +47,7 @@ where
 /// [`as_of`](super::as_of())).
 pub async fn diff_times<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ColumnDiff>, AuditError>
@@ -77,8 +78,8 @@ fn diff_states<E: AuditedEntity>(a: &RecordState, b: &RecordState) -> Vec<Column
             };
             changed.then(|| ColumnDiff {
                 column: name.to_owned(),
-                from: x.map(|s| s.value.clone()),
-                to: y.map(|s| s.value.clone()),
+                old_value: x.map(|s| s.value.clone()),
+                new_value: y.map(|s| s.value.clone()),
             })
         })
         .collect()

@@ -58,7 +58,7 @@
 //! let then = audit_core::as_of::<ticket::Entity>(&db, 1, opened).await?;
 //! assert_eq!(then.map(|t| t.status).as_deref(), Some("open"));
 //! let diff = audit_core::diff_versions::<ticket::Entity>(&db, 1, 1, 2).await?;
-//! assert_eq!((diff[0].column.as_str(), diff[0].to.clone()), ("status", Some("closed".into())));
+//! assert_eq!((diff[0].column.as_str(), diff[0].new_value.clone()), ("status", Some("closed".into())));
 //!
 //! // Undo Bob's change: an audited write by the current actor. It is refused with
 //! // `AuditError::Conflict` if a later write changed the same column, unless forced.

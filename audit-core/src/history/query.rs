@@ -1,13 +1,15 @@
 //! The query builder over the trail: which rows, in which order, one page at a time.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoValueTuple, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoValueTuple, Order, Query, ValueTuple};
 use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, PrimaryKeyTrait, Statement, Value};
 use serde_json::Value as Json;
 
 use super::entry::{AuditEntry, COLUMNS};
+use crate::key::record_ids;
 use crate::record::{changeset_window, time_value};
-use crate::{AuditError, AuditedEntity, Operation, config, record_id};
+use crate::value::stored_forms;
+use crate::{AuditError, AuditedEntity, Operation, config};
 
 /// The primary key value of entity `E` (`i32`, `(String, i64)`, ...).
 pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
@@ -35,25 +37,32 @@ pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HistoryQuery {
     table: Option<String>,
-    record_id: Option<String>,
+    /// The record's key text, and the texts earlier versions wrote for the same key.
+    record_id: Vec<String>,
     columns: Vec<String>,
     actor: Option<String>,
     operation: Option<Operation>,
     changeset: Option<String>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
-    old_value: Option<Json>,
-    new_value: Option<Json>,
+    /// The value's stored form and its earlier forms (see [`crate::value`]).
+    old_value: Vec<Json>,
+    new_value: Vec<Json>,
     newest_first: bool,
     after: Option<i64>,
     limit: Option<u64>,
 }
 
-/// The history of one record of `E`, by primary key (a tuple for a composite key).
-pub fn history<E: AuditedEntity>(key: KeyOf<E>) -> HistoryQuery {
-    let key = key.into_value_tuple();
+/// The history of one record of `E`, by primary key (a tuple for a composite key); the
+/// key is taken like SeaORM's `find_by_id` takes it (`history::<E>("id")` for a `String` key).
+pub fn history<E: AuditedEntity>(key: impl Into<KeyOf<E>>) -> HistoryQuery {
+    record_history::<E>(&key.into().into_value_tuple())
+}
+
+/// [`history`] of the record with primary key `key`.
+pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery {
     HistoryQuery {
-        record_id: Some(record_id(&key)),
+        record_id: record_ids(key),
         ..table_history::<E>()
     }
 }
@@ -86,7 +95,7 @@ impl HistoryQuery {
 
     /// Only rows of the record whose key text is `record_id` (see [`crate::record_id`]).
     pub fn record_id(mut self, record_id: impl Into<String>) -> Self {
-        self.record_id = Some(record_id.into());
+        self.record_id = vec![record_id.into()];
         self
     }
 
@@ -134,14 +143,18 @@ impl HistoryQuery {
     /// Only rows whose new value is `value`, e.g. every time a status became `"closed"`
     /// (combine with [`column`](Self::column)). SQL NULL is `Value::String(None)` or any
     /// other null value.
+    ///
+    /// The value is compared in its stored form (see [`crate::value`]): JSON with its keys
+    /// in any order, and the forms earlier versions stored (a native enum's serde form),
+    /// match too.
     pub fn new_value(mut self, value: impl Into<Value>) -> Self {
-        self.new_value = Some(crate::value::encode(&value.into()));
+        self.new_value = stored_forms(&value.into());
         self
     }
 
-    /// Only rows whose old value is `value`.
+    /// Only rows whose old value is `value` (compared as [`new_value`](Self::new_value)).
     pub fn old_value(mut self, value: impl Into<Value>) -> Self {
-        self.old_value = Some(crate::value::encode(&value.into()));
+        self.old_value = stored_forms(&value.into());
         self
     }
 
@@ -180,8 +193,14 @@ impl HistoryQuery {
         if let Some(table) = &self.table {
             select.and_where(col("table_name").eq(text(table)));
         }
-        if let Some(id) = &self.record_id {
-            select.and_where(col("record_id").eq(text(id)));
+        match self.record_id.as_slice() {
+            [] => {}
+            [one] => {
+                select.and_where(col("record_id").eq(text(one)));
+            }
+            many => {
+                select.and_where(col("record_id").is_in(many.iter().map(text)));
+            }
         }
         match self.columns.as_slice() {
             [] => {}
@@ -212,11 +231,20 @@ impl HistoryQuery {
         if let Some(at) = self.until {
             select.and_where(col("changed_at").lte(time_value(backend, at.trunc_subsecs(6))));
         }
-        if let Some(json) = &self.old_value {
-            select.and_where(col("old_value").eq(json_bind(backend, json)));
-        }
-        if let Some(json) = &self.new_value {
-            select.and_where(col("new_value").eq(json_bind(backend, json)));
+        for (column, forms) in [
+            ("old_value", &self.old_value),
+            ("new_value", &self.new_value),
+        ] {
+            match forms.as_slice() {
+                [] => {}
+                [one] => {
+                    select.and_where(col(column).eq(json_bind(backend, one)));
+                }
+                many => {
+                    let binds = many.iter().map(|json| json_bind(backend, json));
+                    select.and_where(col(column).is_in(binds));
+                }
+            }
         }
         if let Some(cursor) = self.after {
             select.and_where(if self.newest_first {
@@ -261,7 +289,8 @@ impl HistoryQuery {
 }
 
 /// A JSON value as compared with a stored one: `jsonb` on PostgreSQL (equal JSON, whatever
-/// its text), and on MySQL and SQLite the compact text the runtime writes.
+/// its text), and on MySQL and SQLite the compact text the runtime writes (keys sorted, so
+/// equal JSON is equal text, `serde_json/preserve_order` or not).
 fn json_bind(backend: DbBackend, json: &Json) -> Value {
     match backend {
         DbBackend::Postgres => Value::Json(Some(Box::new(json.clone()))),

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use sea_orm::sea_query::IntoValueTuple;
 
-use super::query::{KeyOf, table_history};
+use super::query::{KeyOf, record_history};
 use super::versions::{Version, group};
 use crate::key::primary_key_condition;
 use crate::{AuditError, AuditedEntity, ColumnPolicy, Operation, record_id};
@@ -41,7 +41,7 @@ pub enum OnConflict {
 /// the record to change no longer exists.
 pub async fn revert<E>(
     db: &impl TransactionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     changeset_id: &str,
     on_conflict: OnConflict,
 ) -> Result<Option<E::Model>, AuditError>
@@ -51,7 +51,7 @@ where
     E::ActiveModel: ActiveModelBehavior + Send,
 {
     let changeset_id = changeset_id.to_owned();
-    in_transaction::<E, _, _>(db, key, move |txn, record| {
+    in_transaction::<E, _, _>(db, key.into(), move |txn, record| {
         Box::pin(
             async move { revert_in::<E, _>(txn, record, &changeset_id, on_conflict, None).await },
         )
@@ -63,20 +63,23 @@ where
 /// when it was deleted, through the audited write path. Fails with
 /// [`AuditError::NotRecorded`] when a column is redacted or skipped (use
 /// [`restore_with`]), [`AuditError::NotFound`] when the record's last write is not a delete.
-pub async fn restore<E>(db: &impl TransactionTrait, key: KeyOf<E>) -> Result<E::Model, AuditError>
+pub async fn restore<E>(
+    db: &impl TransactionTrait,
+    key: impl Into<KeyOf<E>>,
+) -> Result<E::Model, AuditError>
 where
     E: AuditedEntity,
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelBehavior + Send,
 {
-    restore_inner::<E, _>(db, key, None).await
+    restore_inner::<E, _>(db, key.into(), None).await
 }
 
 /// [`restore`], taking the columns the trail cannot give back (redacted, skipped) from
 /// `fill`; every such column must be set in `fill`.
 pub async fn restore_with<E>(
     db: &impl TransactionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
     fill: E::ActiveModel,
 ) -> Result<E::Model, AuditError>
 where
@@ -84,7 +87,7 @@ where
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelBehavior + Send,
 {
-    restore_inner::<E, _>(db, key, Some(fill)).await
+    restore_inner::<E, _>(db, key.into(), Some(fill)).await
 }
 
 async fn restore_inner<E, C>(
@@ -143,17 +146,12 @@ where
     let id = record_id(&key);
     let txn = db.begin().await.map_err(AuditError::Read)?;
     let current = E::find()
-        .filter(primary_key_condition::<E>(key))
+        .filter(primary_key_condition::<E>(key.clone()))
         .lock_exclusive()
         .one(&txn)
         .await
         .map_err(AuditError::Read)?;
-    let versions = group(
-        table_history::<E>()
-            .record_id(id.clone())
-            .fetch(&txn)
-            .await?,
-    );
+    let versions = group(record_history::<E>(&key).fetch(&txn).await?);
     let record = Record {
         id,
         current,

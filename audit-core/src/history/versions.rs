@@ -5,10 +5,10 @@ use sea_orm::ConnectionTrait;
 use serde_json::Value as Json;
 
 use super::entry::AuditEntry;
-use sea_orm::sea_query::IntoValueTuple;
+use sea_orm::sea_query::{IntoValueTuple, ValueTuple};
 
-use super::query::{KeyOf, table_history};
-use crate::{AuditError, AuditedEntity, Operation, record_id};
+use super::query::{KeyOf, record_history};
+use crate::{AuditError, AuditedEntity, Operation};
 
 /// One write of one record: version `number` of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,24 +44,24 @@ pub struct Change {
 /// the trail holds nothing for it.
 pub async fn versions<E>(
     db: &impl ConnectionTrait,
-    key: KeyOf<E>,
+    key: impl Into<KeyOf<E>>,
 ) -> Result<Vec<Version>, AuditError>
 where
     E: AuditedEntity,
 {
-    let record = record_id(&key.into_value_tuple());
-    record_versions::<E, _>(db, &record).await
+    record_versions::<E, _>(db, &key.into().into_value_tuple()).await
 }
 
-/// [`versions`] of the record whose key text is `record`.
-pub(crate) async fn record_versions<E, C>(db: &C, record: &str) -> Result<Vec<Version>, AuditError>
+/// [`versions`] of the record with primary key `key`.
+pub(crate) async fn record_versions<E, C>(
+    db: &C,
+    key: &ValueTuple,
+) -> Result<Vec<Version>, AuditError>
 where
     E: AuditedEntity,
     C: ConnectionTrait,
 {
-    Ok(group(
-        table_history::<E>().record_id(record).fetch(db).await?,
-    ))
+    Ok(group(record_history::<E>(key).fetch(db).await?))
 }
 
 /// Groups a record's rows, in id order, into versions numbered from 1.
