@@ -30,7 +30,7 @@ pub use encode::SealedRow;
 pub use error::IntegrityError;
 pub use proof::{
     ConsistencyProof, InclusionProof, locate, prove_changeset, prove_consistency, prove_row,
-    verify_consistency, verify_row,
+    sealed_row, verify_consistency, verify_row,
 };
 pub use seal::{Sealer, SealerTask};
 pub use store::{IntegrityOptions, install, install_with};

@@ -286,3 +286,14 @@ async fn range_hashes<C: ConnectionTrait>(
         None => Ok(hashes),
     }
 }
+
+/// Audit row `id` with every column as the sealer hashes it (to hand out with its proof).
+pub async fn sealed_row<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<SealedRow>, IntegrityError> {
+    let tables = Tables::current()?;
+    let mut set = super::ids::IdSet::default();
+    set.push(id, id);
+    Ok(rows::in_set(db, &tables.audit, &set).await?.pop())
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use ed25519_dalek::SigningKey;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionSession, TransactionTrait};
 
@@ -145,7 +145,7 @@ impl Sealer {
         let skipped = main.minus(&IdSet::from_sorted(fresh.iter().map(|r| r.id)));
         let stragglers = IdSet::from_sorted(late.iter().map(|r| r.id));
 
-        let now = Utc::now();
+        let now = Utc::now().trunc_subsecs(6);
         let window = i64::try_from(self.straggler_window.as_secs()).unwrap_or(i64::MAX);
         let mut open: Vec<(i64, IdSet)> = gaps
             .0
