@@ -90,8 +90,14 @@ async fn connect(backend: Backend, pool: u32) -> Result<Option<FreshDb>, Error> 
         return Ok(None);
     };
     if backend == Backend::Sqlite {
-        fresh.db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        fresh.db.execute_unprepared("PRAGMA synchronous=NORMAL").await?;
+        fresh
+            .db
+            .execute_unprepared("PRAGMA journal_mode=WAL")
+            .await?;
+        fresh
+            .db
+            .execute_unprepared("PRAGMA synchronous=NORMAL")
+            .await?;
     }
     audit_core::create_audit_table(&fresh.db).await?;
     integrity::install(&fresh.db).await?;
@@ -129,7 +135,12 @@ async fn trail_workloads(backend: Backend, args: &Args) -> Result<(), Error> {
     let vk = key().verifying_key();
     let started = Instant::now();
     fill(db, args.rows).await?;
-    eprintln!("{}: filled {} rows in {:.1} s", name(backend), args.rows, started.elapsed().as_secs_f64());
+    eprintln!(
+        "{}: filled {} rows in {:.1} s",
+        name(backend),
+        args.rows,
+        started.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
     let digests: Vec<SignedDigest> = Sealer::new(key()).seal(db).await?;
@@ -161,7 +172,13 @@ async fn trail_workloads(backend: Backend, args: &Args) -> Result<(), Error> {
     }
     times.sort();
     let total: Duration = times.iter().sum();
-    let mut v2 = line(backend, "V2", "audited", args.proofs as u64, total.as_secs_f64());
+    let mut v2 = line(
+        backend,
+        "V2",
+        "audited",
+        args.proofs as u64,
+        total.as_secs_f64(),
+    );
     v2["p50_us"] = json!(times[times.len() / 2].as_micros() as u64);
     v2["p99_us"] = json!(times[times.len() * 99 / 100].as_micros() as u64);
     v2["proof_bytes"] = json!(largest);
@@ -184,7 +201,11 @@ async fn write_overhead(backend: Backend, args: &Args) -> Result<(), Error> {
     let mut secs = [[0.0f64; 2]; 2]; // [workload][off, on]
     let mut next = 0i64;
     for slice in 0..slices {
-        for on in if slice % 2 == 0 { [false, true] } else { [true, false] } {
+        for on in if slice % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        } {
             let task = on.then(|| Sealer::new(key()).spawn(db.clone()));
             let started = Instant::now();
             let mut ids = Vec::with_capacity(per as usize);
@@ -195,7 +216,10 @@ async fn write_overhead(backend: Backend, args: &Args) -> Result<(), Error> {
             secs[0][on as usize] += started.elapsed().as_secs_f64();
             let started = Instant::now();
             for id in ids {
-                let model = account::Entity::find_by_id(id).one(db).await?.ok_or("row")?;
+                let model = account::Entity::find_by_id(id)
+                    .one(db)
+                    .await?
+                    .ok_or("row")?;
                 let mut model: account::ActiveModel = model.into();
                 model.balance = Set(id as i64 + 1);
                 model.note = Set(Some(format!("updated {id}")));
@@ -209,7 +233,10 @@ async fn write_overhead(backend: Backend, args: &Args) -> Result<(), Error> {
     }
     for (w, workload) in ["W1", "W2"].iter().enumerate() {
         for (m, mode) in ["integrity_off", "integrity_on"].iter().enumerate() {
-            println!("{}", line(backend, workload, mode, (per * slices) as u64, secs[w][m]));
+            println!(
+                "{}",
+                line(backend, workload, mode, (per * slices) as u64, secs[w][m])
+            );
         }
         let added_us = (secs[w][1] - secs[w][0]) / (per * slices) as f64 * 1e6;
         eprintln!(

@@ -66,15 +66,20 @@ async fn seals_verifies_and_proves_on_every_backend() {
         write(db, "a", 12).await;
         let published = Arc::new(Mutex::new(Vec::<SignedDigest>::new()));
         let sink = published.clone();
-        let sealer = Sealer::new(key())
-            .with_max_block_rows(16)
-            .with_sink(move |d: &SignedDigest| {
-                sink.lock().unwrap().push(d.clone());
-                Ok(())
-            });
+        let sealer =
+            Sealer::new(key())
+                .with_max_block_rows(16)
+                .with_sink(move |d: &SignedDigest| {
+                    sink.lock().unwrap().push(d.clone());
+                    Ok(())
+                });
         let first = sealer.seal(db).await.expect("seal");
         assert!(first.len() > 2, "{backend:?}: several blocks of 16 rows");
-        assert_eq!(*published.lock().unwrap(), first, "{backend:?}: all published");
+        assert_eq!(
+            *published.lock().unwrap(),
+            first,
+            "{backend:?}: all published"
+        );
         let rows = common::audit_rows(db).await.expect("rows").len() as u64;
         let d1 = first.last().expect("a digest").clone();
         assert_eq!(d1.digest.tree_size, rows);
@@ -82,11 +87,16 @@ async fn seals_verifies_and_proves_on_every_backend() {
         let ok = integrity::verify(db, &vk, &first).await.expect("verifies");
         assert_eq!((ok.rows, ok.tree_size, ok.unsealed), (rows, rows, 0));
         assert_eq!(ok.last.as_ref(), Some(&d1.digest));
-        assert!(sealer.seal(db).await.expect("seal").is_empty(), "nothing new");
+        assert!(
+            sealer.seal(db).await.expect("seal").is_empty(),
+            "nothing new"
+        );
 
         // New rows: unsealed until the next seal, then verified incrementally.
         write(db, "b", 3).await;
-        let ok = integrity::verify(db, &vk, &[d1.clone()]).await.expect("verifies");
+        let ok = integrity::verify(db, &vk, &[d1.clone()])
+            .await
+            .expect("verifies");
         assert!(ok.unsealed > 0);
         let d2 = sealer.seal(db).await.expect("seal").pop().expect("digest");
         let ok = integrity::verify_since(db, &vk, &d1, &[d2.clone()])
@@ -97,12 +107,20 @@ async fn seals_verifies_and_proves_on_every_backend() {
 
         // An inclusion proof, checked offline; and what must not pass.
         let id = 5;
-        let row = integrity::sealed_row(db, id).await.expect("read").expect("row");
-        let proof = integrity::prove_row(db, id, &d2.digest).await.expect("proof");
+        let row = integrity::sealed_row(db, id)
+            .await
+            .expect("read")
+            .expect("row");
+        let proof = integrity::prove_row(db, id, &d2.digest)
+            .await
+            .expect("proof");
         integrity::verify_row(&row, &proof, &d2, &vk).expect("proof verifies");
         let n = d2.digest.tree_size as f64;
         assert!(proof.hashes.len() <= n.log2().ceil() as usize);
-        let other = integrity::sealed_row(db, 6).await.expect("read").expect("row");
+        let other = integrity::sealed_row(db, 6)
+            .await
+            .expect("read")
+            .expect("row");
         assert!(matches!(
             integrity::verify_row(&other, &proof, &d2, &vk),
             Err(IntegrityError::WrongRow { row: 6, .. })
@@ -130,7 +148,9 @@ async fn seals_verifies_and_proves_on_every_backend() {
             integrity::verify(db, &vk, &[forged]).await,
             Err(IntegrityError::BadSignature { .. })
         ));
-        let proof_from_old = integrity::prove_row(db, id, &d1.digest).await.expect("proof");
+        let proof_from_old = integrity::prove_row(db, id, &d1.digest)
+            .await
+            .expect("proof");
         assert!(integrity::verify_row(&row, &proof_from_old, &d2, &vk).is_err());
 
         // A changeset's rows, and consistency between the two digests.
@@ -185,7 +205,9 @@ async fn seals_verifies_and_proves_on_every_backend() {
         )
         .await
         .expect("cut block");
-        integrity::verify(&txn, &vk, &[]).await.expect("no digest: not caught");
+        integrity::verify(&txn, &vk, &[])
+            .await
+            .expect("no digest: not caught");
         assert!(matches!(
             tampered(integrity::verify(&txn, &vk, &[d2.clone()]).await),
             Tamper::TruncatedTail { trusted_block, .. } if trusted_block == last
@@ -232,7 +254,9 @@ async fn late_commits_are_sealed_in_a_later_block() {
             new_account("late", 1).insert(&held).await.expect("insert");
             write(db, "after", 3).await;
             let d1 = sealer.seal(db).await.expect("seal").pop().expect("digest");
-            let ok = integrity::verify(db, &vk, &[d1.clone()]).await.expect("verify");
+            let ok = integrity::verify(db, &vk, &[d1.clone()])
+                .await
+                .expect("verify");
             assert_eq!(ok.unsealed, 0, "{backend:?}: the held rows are not visible");
             held.commit().await.expect("commit");
             let rows = common::audit_rows(db).await.expect("rows");
@@ -247,7 +271,10 @@ async fn late_commits_are_sealed_in_a_later_block() {
                 .map(|r| r.id)
                 .min()
                 .expect("a late row");
-            assert!(rows.iter().any(|r| r.id > late && r.changeset_id != changeset));
+            assert!(
+                rows.iter()
+                    .any(|r| r.id > late && r.changeset_id != changeset)
+            );
             if window.is_zero() {
                 // Not watched: the late row is reported, never silently left out.
                 assert_eq!(
@@ -257,20 +284,35 @@ async fn late_commits_are_sealed_in_a_later_block() {
                 );
                 continue;
             }
-            let ok = integrity::verify(db, &vk, &[d1.clone()]).await.expect("verify");
+            let ok = integrity::verify(db, &vk, &[d1.clone()])
+                .await
+                .expect("verify");
             assert!(ok.unsealed >= 1, "{backend:?}: the late rows wait");
             let d2 = sealer.seal(db).await.expect("seal").pop().expect("digest");
             let ok = integrity::verify(db, &vk, &[d1.clone(), d2.clone()])
                 .await
                 .expect("verifies with the late rows");
             assert_eq!(ok.unsealed, 0, "{backend:?}");
-            assert_eq!(ok.tree_size, common::audit_rows(db).await.expect("rows").len() as u64);
+            assert_eq!(
+                ok.tree_size,
+                common::audit_rows(db).await.expect("rows").len() as u64
+            );
             let index = integrity::locate(db, late).await.expect("locate");
-            assert!(index.expect("sealed") >= d1.digest.tree_size, "in the later block");
-            let row = integrity::sealed_row(db, late).await.expect("read").expect("row");
-            let proof = integrity::prove_row(db, late, &d2.digest).await.expect("proof");
+            assert!(
+                index.expect("sealed") >= d1.digest.tree_size,
+                "in the later block"
+            );
+            let row = integrity::sealed_row(db, late)
+                .await
+                .expect("read")
+                .expect("row");
+            let proof = integrity::prove_row(db, late, &d2.digest)
+                .await
+                .expect("proof");
             integrity::verify_row(&row, &proof, &d2, &vk).expect("late row proven");
-            integrity::verify_since(db, &vk, &d1, &[d2]).await.expect("incremental");
+            integrity::verify_since(db, &vk, &d1, &[d2])
+                .await
+                .expect("incremental");
         }
     }
 }
@@ -288,11 +330,16 @@ async fn background_sealer_seals_soon_after_commit() {
         write(&fresh.db, "a", 3).await;
         let written = Instant::now();
         loop {
-            let ok = integrity::verify(&fresh.db, &vk, &[]).await.expect("verify");
+            let ok = integrity::verify(&fresh.db, &vk, &[])
+                .await
+                .expect("verify");
             if ok.unsealed == 0 && ok.tree_size > 0 {
                 break;
             }
-            assert!(written.elapsed() < Duration::from_secs(5), "{backend:?}: sealed in 5 s");
+            assert!(
+                written.elapsed() < Duration::from_secs(5),
+                "{backend:?}: sealed in 5 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         task.stop().await.expect("stops cleanly");

@@ -13,12 +13,14 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use audit_core::integrity::{self, IntegrityError, SealedRow, Sealer, SignedDigest, SigningKey, Tamper};
+use audit_core::integrity::{
+    self, IntegrityError, SealedRow, Sealer, SignedDigest, SigningKey, Tamper,
+};
 use common::{Backend, FreshDb, account, new_account, setup};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     Statement, TransactionTrait, Value,
@@ -121,7 +123,11 @@ async fn build(backend: Backend) -> Option<Trail> {
     )
     .await;
     new_account("last", 1).insert(db).await.expect("write");
-    execute(db, &format!("DELETE FROM audit_log WHERE id = {}", audit_max + 1)).await;
+    execute(
+        db,
+        &format!("DELETE FROM audit_log WHERE id = {}", audit_max + 1),
+    )
+    .await;
     sealer
         .with_straggler_window(Duration::ZERO)
         .seal(db)
@@ -130,27 +136,40 @@ async fn build(backend: Backend) -> Option<Trail> {
     let digests = digests.lock().unwrap().clone();
     assert!(digests.len() > 10, "{backend:?}: {} blocks", digests.len());
     let vk = key().verifying_key();
-    integrity::verify(db, &vk, &digests).await.expect("untampered trail verifies");
+    integrity::verify(db, &vk, &digests)
+        .await
+        .expect("untampered trail verifies");
 
     let mut rows = Vec::new();
     for row in common::audit_rows(db).await.expect("rows") {
-        let index = integrity::locate(db, row.id).await.expect("locate").expect("sealed");
+        let index = integrity::locate(db, row.id)
+            .await
+            .expect("locate")
+            .expect("sealed");
         let block = digests
             .iter()
             .find(|d| d.digest.tree_size > index)
             .expect("a block")
             .digest
             .block;
-        let sealed = integrity::sealed_row(db, row.id).await.expect("read").expect("row");
+        let sealed = integrity::sealed_row(db, row.id)
+            .await
+            .expect("read")
+            .expect("row");
         rows.push((index, sealed, block));
     }
     rows.sort_by_key(|r| r.0);
     let ids: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.1.id).collect();
-    let gaps = (*ids.first()?..*ids.last()?).filter(|id| !ids.contains(id)).collect();
+    let gaps = (*ids.first()?..*ids.last()?)
+        .filter(|id| !ids.contains(id))
+        .collect();
     Some(Trail {
         fresh,
         digests,
-        rows: rows.into_iter().map(|(_, row, block)| (row, block)).collect(),
+        rows: rows
+            .into_iter()
+            .map(|(_, row, block)| (row, block))
+            .collect(),
         gaps,
     })
 }
@@ -168,7 +187,9 @@ async fn max_id(db: &impl ConnectionTrait) -> i64 {
 }
 
 async fn execute(db: &impl ConnectionTrait, sql: &str) {
-    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Writes `row`'s columns over audit row `id` (`insert`: as a new row `row.id`). With
@@ -231,7 +252,11 @@ async fn put(db: &impl ConnectionTrait, row: &SealedRow, insert: bool, pretty: b
             .enumerate()
             .map(|(i, c)| format!("{c} = {}", p(i + 1)))
             .collect();
-        format!("UPDATE audit_log SET {} WHERE id = {}", sets.join(", "), p(11))
+        format!(
+            "UPDATE audit_log SET {} WHERE id = {}",
+            sets.join(", "),
+            p(11)
+        )
     };
     db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
@@ -265,8 +290,12 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
                 1 => edited.table.push('x'),
                 2 => edited.record_id.push('x'),
                 3 => {
-                    edited.operation =
-                        if row.operation == "insert" { "update" } else { "insert" }.into()
+                    edited.operation = if row.operation == "insert" {
+                        "update"
+                    } else {
+                        "insert"
+                    }
+                    .into()
                 }
                 4 => edited.column.push('x'),
                 5 => edited.old_value = Some(serde_json::json!({"tampered": b})),
@@ -289,7 +318,10 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
                     block: *block,
                 })
             } else {
-                Expect::Tamper(Tamper::EditedRow { id: row.id, block: *block })
+                Expect::Tamper(Tamper::EditedRow {
+                    id: row.id,
+                    block: *block,
+                })
             }
         }
         // An inserted row, in a gap or below every id.
@@ -305,14 +337,23 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
         // A deleted row.
         2 => {
             let (row, block) = pick(a);
-            execute(&txn, &format!("DELETE FROM audit_log WHERE id = {}", row.id)).await;
-            Expect::Tamper(Tamper::DeletedRow { id: row.id, block: *block })
+            execute(
+                &txn,
+                &format!("DELETE FROM audit_log WHERE id = {}", row.id),
+            )
+            .await;
+            Expect::Tamper(Tamper::DeletedRow {
+                id: row.id,
+                block: *block,
+            })
         }
         // Two rows of one block swapped.
         3 => {
             let i = (a % rows.len() as u64) as usize;
             let block = rows[i].1;
-            let same: Vec<usize> = (0..rows.len()).filter(|&j| rows[j].1 == block && j != i).collect();
+            let same: Vec<usize> = (0..rows.len())
+                .filter(|&j| rows[j].1 == block && j != i)
+                .collect();
             let j = same[(b % same.len() as u64) as usize];
             let (first, second) = (i.min(j), i.max(j));
             let (p, q) = (&rows[first].0, &rows[second].0);
@@ -321,22 +362,35 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
             q2.id = q.id;
             put(&txn, &p2, false, false).await;
             put(&txn, &q2, false, false).await;
-            Expect::Tamper(Tamper::ReorderedRows { id: p.id, other: q.id, block })
+            Expect::Tamper(Tamper::ReorderedRows {
+                id: p.id,
+                other: q.id,
+                block,
+            })
         }
         // A row moved to another changeset of its block.
         4 => {
             let i = (a % rows.len() as u64) as usize;
             let (row, block) = &rows[i];
-            let in_block: Vec<&SealedRow> =
-                rows.iter().filter(|r| r.1 == *block).map(|r| &r.0).collect();
-            let siblings = in_block.iter().filter(|r| r.changeset_id == row.changeset_id).count();
+            let in_block: Vec<&SealedRow> = rows
+                .iter()
+                .filter(|r| r.1 == *block)
+                .map(|r| &r.0)
+                .collect();
+            let siblings = in_block
+                .iter()
+                .filter(|r| r.changeset_id == row.changeset_id)
+                .count();
             let others: Vec<&str> = in_block
                 .iter()
                 .map(|r| r.changeset_id.as_str())
                 .filter(|c| *c != row.changeset_id)
                 .collect();
             if siblings < 2 || others.is_empty() {
-                return txn.rollback().await.map_err(|e| TestCaseError::fail(e.to_string()));
+                return txn
+                    .rollback()
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()));
             }
             let mut moved = row.clone();
             moved.changeset_id = others[(b % others.len() as u64) as usize].to_owned();
@@ -351,7 +405,11 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
         // A deleted block.
         5 => {
             let block = a % (last_block + 1);
-            execute(&txn, &format!("DELETE FROM audit_log_seal_blocks WHERE block_no = {block}")).await;
+            execute(
+                &txn,
+                &format!("DELETE FROM audit_log_seal_blocks WHERE block_no = {block}"),
+            )
+            .await;
             if block == last_block {
                 Expect::Tamper(truncated(trail, last_block - 1))
             } else {
@@ -362,9 +420,17 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
         6 => {
             let keep = a % last_block; // blocks 0..=keep stay
             let size = trail.digests[keep as usize].digest.tree_size as usize;
-            execute(&txn, &format!("DELETE FROM audit_log_seal_blocks WHERE block_no > {keep}")).await;
+            execute(
+                &txn,
+                &format!("DELETE FROM audit_log_seal_blocks WHERE block_no > {keep}"),
+            )
+            .await;
             let ids: Vec<String> = rows[size..].iter().map(|r| r.0.id.to_string()).collect();
-            execute(&txn, &format!("DELETE FROM audit_log WHERE id IN ({})", ids.join(", "))).await;
+            execute(
+                &txn,
+                &format!("DELETE FROM audit_log WHERE id IN ({})", ids.join(", ")),
+            )
+            .await;
             Expect::Tamper(truncated(trail, keep))
         }
         // A block's own fields.
@@ -387,7 +453,11 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
             let mut edited = row.clone();
             edited.actor = Some("mallory".into());
             put(&txn, &edited, false, false).await;
-            execute(&txn, &format!("DELETE FROM audit_log_seal_blocks WHERE block_no >= {block}")).await;
+            execute(
+                &txn,
+                &format!("DELETE FROM audit_log_seal_blocks WHERE block_no >= {block}"),
+            )
+            .await;
             execute(&txn, "DELETE FROM audit_log_seal_nodes").await;
             Sealer::new(key())
                 .with_max_block_rows(BLOCK_ROWS)
@@ -416,9 +486,10 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
     txn.rollback().await.expect("rollback");
     let ok = match (&expect, &verdict) {
         (Expect::Tamper(t), Err(IntegrityError::Tampered(found))) => t == found,
-        (Expect::RewrittenFrom(leaf), Err(IntegrityError::Tampered(Tamper::Rewritten { first_leaf, .. }))) => {
-            first_leaf <= leaf
-        }
+        (
+            Expect::RewrittenFrom(leaf),
+            Err(IntegrityError::Tampered(Tamper::Rewritten { first_leaf, .. })),
+        ) => first_leaf <= leaf,
         (Expect::WrongTrail, Err(IntegrityError::WrongTrail { .. })) => true,
         (Expect::Intact, Ok(v)) => v.tree_size == rows.len() as u64 && v.unsealed == 0,
         _ => false,

@@ -483,8 +483,20 @@ mod tests {
                 verify_inclusion(index, size * 2, &hash, &proof, &root),
                 verify_inclusion(index, size, &leaf_hash(b"WrongLeaf"), &proof, &root),
                 verify_inclusion(index, size, &hash, &proof, &empty_root()),
-                verify_inclusion(index, size, &hash, &[proof.clone(), vec![root]].concat(), &root),
-                verify_inclusion(index, size, &hash, &[vec![root], proof.clone()].concat(), &root),
+                verify_inclusion(
+                    index,
+                    size,
+                    &hash,
+                    &[proof.clone(), vec![root]].concat(),
+                    &root,
+                ),
+                verify_inclusion(
+                    index,
+                    size,
+                    &hash,
+                    &[vec![root], proof.clone()].concat(),
+                    &root,
+                ),
             ];
             assert!(wrong.iter().all(Result::is_err), "{wrong:?}");
             for i in 0..proof.len() {

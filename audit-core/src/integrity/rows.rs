@@ -81,7 +81,9 @@ async fn select<C: ConnectionTrait>(
         "SELECT {COLUMNS} FROM {} WHERE {condition}",
         quote(backend, table)
     );
-    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
     rows.iter().map(|row| read(backend, row)).collect()
 }
 

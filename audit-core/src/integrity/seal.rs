@@ -128,7 +128,14 @@ impl Sealer {
             None => {
                 let trail = uuid::Uuid::now_v7().to_string();
                 let genesis = genesis_hash(&trail);
-                (trail, 0, 0, genesis, Default::default(), OpenGaps::default())
+                (
+                    trail,
+                    0,
+                    0,
+                    genesis,
+                    Default::default(),
+                    OpenGaps::default(),
+                )
             }
         };
         let late = rows::in_set(db, &tables.audit, &gaps.all()).await?;

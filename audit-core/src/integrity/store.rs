@@ -46,8 +46,7 @@ impl Tables {
             nodes: format!("{audit}_seal_nodes"),
             audit,
         };
-        config::validate_table_name("seal table", &tables.blocks)
-            .map_err(IntegrityError::Audit)?;
+        config::validate_table_name("seal table", &tables.blocks).map_err(IntegrityError::Audit)?;
         Ok(tables)
     }
 }
@@ -419,7 +418,9 @@ pub(crate) async fn blocks_after<C: ConnectionTrait>(
         tables,
         &format!("WHERE block_no > {after} ORDER BY block_no LIMIT {limit}"),
     );
-    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
     rows.iter().map(Block::from_row).collect()
 }
 
@@ -471,7 +472,9 @@ pub(crate) async fn straggler_blocks<C: ConnectionTrait>(
         tables,
         &format!("WHERE block_no > {after} AND stragglers <> '' ORDER BY block_no"),
     );
-    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
     rows.iter().map(Block::from_row).collect()
 }
 
@@ -539,13 +542,16 @@ pub(crate) async fn nodes<C: ConnectionTrait>(
         quote(backend, &tables.nodes),
         condition.join(" OR ")
     );
-    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
     rows.iter()
         .map(|row| {
             let level: i64 = row.try_get("", "level")?;
             let idx: i64 = row.try_get("", "idx")?;
             let text: String = row.try_get("", "hash")?;
-            let hash = parse_hash(&text).ok_or(DbErr::Custom("stored node hash is not hex".into()))?;
+            let hash =
+                parse_hash(&text).ok_or(DbErr::Custom("stored node hash is not hex".into()))?;
             Ok((level as u32, idx as u64, hash))
         })
         .collect()

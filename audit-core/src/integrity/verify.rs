@@ -310,8 +310,13 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
 
     async fn run(mut self) -> Result<Verified, IntegrityError> {
         loop {
-            let blocks = match store::blocks_after(self.db, &self.tables, self.block_no, PAGE_BLOCKS)
-                .await
+            let blocks = match store::blocks_after(
+                self.db,
+                &self.tables,
+                self.block_no,
+                PAGE_BLOCKS,
+            )
+            .await
             {
                 Ok(blocks) => blocks,
                 Err(IntegrityError::Malformed { block, .. }) => {
@@ -335,8 +340,8 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
                 tree_size: self.frontier.size(),
             });
         }
-        let unsealed = rows::count_after(self.db, &self.tables.audit, self.high).await?
-            + self.waiting.count();
+        let unsealed =
+            rows::count_after(self.db, &self.tables.audit, self.high).await? + self.waiting.count();
         Ok(Verified {
             blocks: self.blocks,
             rows: self.rows,
@@ -349,8 +354,14 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
     /// The next row of the scan, if any, without taking it.
     async fn peek(&mut self) -> Result<Option<&SealedRow>, IntegrityError> {
         if self.buffer.is_empty() && !self.done {
-            let page = rows::range(self.db, &self.tables.audit, self.cursor, i64::MAX, PAGE_ROWS)
-                .await?;
+            let page = rows::range(
+                self.db,
+                &self.tables.audit,
+                self.cursor,
+                i64::MAX,
+                PAGE_ROWS,
+            )
+            .await?;
             self.done = (page.len() as u64) < PAGE_ROWS;
             if let Some(last) = page.last() {
                 self.cursor = last.id;
@@ -387,7 +398,11 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             && block.leaves.len() as u64 == 32 * coverage.count()
             && block.tree_size as u64 == self.frontier.size() + coverage.count()
             && block.stragglers.minus(&self.watched).is_empty()
-            && block.stragglers.ranges().last().is_none_or(|r| r.1 <= block.low_id);
+            && block
+                .stragglers
+                .ranges()
+                .last()
+                .is_none_or(|r| r.1 <= block.low_id);
         if !consistent {
             return tampered(Tamper::EditedBlock { block: no });
         }
@@ -494,8 +509,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             tree_size: block.tree_size as u64,
             root: block.log_root,
             block_hash: block.block_hash,
-            sealed_at: chrono::DateTime::from_timestamp_micros(block.sealed_at)
-                .unwrap_or_default(),
+            sealed_at: chrono::DateTime::from_timestamp_micros(block.sealed_at).unwrap_or_default(),
         });
         Ok(())
     }
