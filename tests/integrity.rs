@@ -94,12 +94,12 @@ async fn seals_verifies_and_proves_on_every_backend() {
 
         // New rows: unsealed until the next seal, then verified incrementally.
         write(db, "b", 3).await;
-        let ok = integrity::verify(db, &vk, &[d1.clone()])
+        let ok = integrity::verify(db, &vk, std::slice::from_ref(&d1))
             .await
             .expect("verifies");
         assert!(ok.unsealed > 0);
         let d2 = sealer.seal(db).await.expect("seal").pop().expect("digest");
-        let ok = integrity::verify_since(db, &vk, &d1, &[d2.clone()])
+        let ok = integrity::verify_since(db, &vk, &d1, std::slice::from_ref(&d2))
             .await
             .expect("incremental");
         assert_eq!(ok.rows, d2.digest.tree_size - d1.digest.tree_size);
@@ -178,7 +178,7 @@ async fn seals_verifies_and_proves_on_every_backend() {
         let foreign = sealer.seal(&elsewhere.db).await.expect("seal").pop();
         let foreign = foreign.expect("digest");
         assert!(matches!(
-            integrity::verify(db, &vk, &[foreign.clone()]).await,
+            integrity::verify(db, &vk, std::slice::from_ref(&foreign)).await,
             Err(IntegrityError::WrongTrail { .. })
         ));
         assert!(matches!(
@@ -209,7 +209,7 @@ async fn seals_verifies_and_proves_on_every_backend() {
             .await
             .expect("no digest: not caught");
         assert!(matches!(
-            tampered(integrity::verify(&txn, &vk, &[d2.clone()]).await),
+            tampered(integrity::verify(&txn, &vk, std::slice::from_ref(&d2)).await),
             Tamper::TruncatedTail { trusted_block, .. } if trusted_block == last
         ));
         txn.rollback().await.expect("rollback");
@@ -254,7 +254,7 @@ async fn late_commits_are_sealed_in_a_later_block() {
             new_account("late", 1).insert(&held).await.expect("insert");
             write(db, "after", 3).await;
             let d1 = sealer.seal(db).await.expect("seal").pop().expect("digest");
-            let ok = integrity::verify(db, &vk, &[d1.clone()])
+            let ok = integrity::verify(db, &vk, std::slice::from_ref(&d1))
                 .await
                 .expect("verify");
             assert_eq!(ok.unsealed, 0, "{backend:?}: the held rows are not visible");
@@ -284,7 +284,7 @@ async fn late_commits_are_sealed_in_a_later_block() {
                 );
                 continue;
             }
-            let ok = integrity::verify(db, &vk, &[d1.clone()])
+            let ok = integrity::verify(db, &vk, std::slice::from_ref(&d1))
                 .await
                 .expect("verify");
             assert!(ok.unsealed >= 1, "{backend:?}: the late rows wait");

@@ -302,14 +302,14 @@ async fn case(trail: &Trail, kind: u8, a: u64, b: u64) -> Result<(), TestCaseErr
                 6 => edited.new_value = Some(serde_json::json!(b as i64 - 1)),
                 7 => edited.actor = Some("mallory".into()),
                 8 => edited.changed_at -= chrono::Duration::microseconds(1 + (b % 1000) as i64),
-                _ => edited.context = None.or(Some(serde_json::json!(["x"]))),
+                _ => edited.context = Some(serde_json::json!(["x"])),
             }
             put(&txn, &edited, false, false).await;
             let siblings = rows
                 .iter()
                 .filter(|r| r.1 == *block && r.0.changeset_id == row.changeset_id)
                 .count();
-            if b % 10 == 0 && siblings > 1 {
+            if b.is_multiple_of(10) && siblings > 1 {
                 // A new changeset id moves the row out of its changeset.
                 Expect::Tamper(Tamper::MovedRow {
                     id: row.id,

@@ -159,7 +159,8 @@ mod tests {
     #[test]
     fn every_column_is_covered_and_fields_do_not_run_together() {
         let base = row().leaf_hash();
-        let edits: Vec<Box<dyn Fn(&mut SealedRow)>> = vec![
+        type Edit = Box<dyn Fn(&mut SealedRow)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|r| r.id = 8),
             Box::new(|r| r.changeset_id.push('x')),
             Box::new(|r| r.table.push('x')),

@@ -370,7 +370,7 @@ fn frontier_text(frontier: &Frontier) -> String {
 }
 
 fn parse_frontier(size: u64, text: &str) -> Option<Frontier> {
-    if text.len() % 64 != 0 {
+    if !text.len().is_multiple_of(64) {
         return None;
     }
     let hashes = (0..text.len() / 64)
