@@ -10,6 +10,8 @@ mod entity;
 mod error;
 pub mod history;
 mod hooks;
+#[cfg(feature = "integrity")]
+pub mod integrity;
 mod key;
 #[cfg(feature = "migration")]
 pub mod migration;

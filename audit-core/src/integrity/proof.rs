@@ -1,0 +1,299 @@
+//! Inclusion proofs (RFC 6962) for a row or a changeset against a digest, and consistency
+//! proofs (RFC 9162) between two digests: built from the database, checked offline with
+//! only the proof, the row and the signed digest.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::VerifyingKey;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use super::IntegrityError;
+use super::digest::{Digest, SignedDigest};
+use super::encode::SealedRow;
+use super::merkle::{self, Hash, Range};
+use super::rows;
+use super::store::{self, Block, NODE_LEVEL, Tables};
+use crate::schema::quote;
+
+/// Proof that one audit row is leaf `leaf_index` of the log a digest signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The trail.
+    pub trail: String,
+    /// The row's id.
+    pub row_id: i64,
+    /// The row's position in the log.
+    pub leaf_index: u64,
+    /// The log size the proof is for (the digest's).
+    pub tree_size: u64,
+    /// The audit path, leaf side first (at most ⌈log₂ n⌉ hashes).
+    pub hashes: Vec<Hash>,
+}
+
+/// Proof that the log of one digest is a prefix of the log of a later one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub old_size: u64,
+    /// The newer size.
+    pub new_size: u64,
+    /// The proof's hashes.
+    pub hashes: Vec<Hash>,
+}
+
+/// The position of row `id` in the log, `None` when it is not sealed.
+pub async fn locate<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<u64>, IntegrityError> {
+    let tables = Tables::current()?;
+    let Some(block) = store::block_of_id(db, &tables, id).await? else {
+        return Ok(None);
+    };
+    let start = |b: &Block| (b.tree_size - b.row_count) as u64;
+    if !block.skipped.contains(id) {
+        let main_rank = (id - block.low_id - 1) as u64 - block.skipped.rank(id);
+        return Ok(Some(start(&block) + block.stragglers.count() + main_rank));
+    }
+    for late in store::straggler_blocks(db, &tables, block.block_no).await? {
+        if late.stragglers.contains(id) {
+            return Ok(Some(start(&late) + late.stragglers.rank(id)));
+        }
+    }
+    Ok(None)
+}
+
+/// An inclusion proof of row `id` against `digest`.
+pub async fn prove_row<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    digest: &Digest,
+) -> Result<InclusionProof, IntegrityError> {
+    let index = locate(db, id)
+        .await?
+        .filter(|i| *i < digest.tree_size)
+        .ok_or_else(|| {
+            IntegrityError::NotSealed(format!(
+                "row {id} is not among the {} rows of block {}'s digest",
+                digest.tree_size, digest.block
+            ))
+        })?;
+    let ranges = merkle::inclusion_ranges(index, digest.tree_size);
+    Ok(InclusionProof {
+        trail: digest.trail.clone(),
+        row_id: id,
+        leaf_index: index,
+        tree_size: digest.tree_size,
+        hashes: range_hashes(db, &ranges).await?,
+    })
+}
+
+/// Every row of changeset `changeset_id`, each with its inclusion proof against `digest`.
+pub async fn prove_changeset<C: ConnectionTrait>(
+    db: &C,
+    changeset_id: &str,
+    digest: &Digest,
+) -> Result<Vec<(SealedRow, InclusionProof)>, IntegrityError> {
+    let tables = Tables::current()?;
+    let backend = db.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "SELECT id FROM {} WHERE changeset_id = {placeholder} ORDER BY id",
+        quote(backend, &tables.audit)
+    );
+    let ids = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [changeset_id.into()],
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64>("", "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Err(IntegrityError::NotSealed(format!(
+            "changeset {changeset_id} has no rows"
+        )));
+    }
+    let set = super::ids::IdSet::from_sorted(ids.iter().copied());
+    let rows = rows::in_set(db, &tables.audit, &set).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let proof = prove_row(db, row.id, digest).await?;
+        out.push((row, proof));
+    }
+    Ok(out)
+}
+
+/// A consistency proof from the log of `old` to the log of `new`.
+pub async fn prove_consistency<C: ConnectionTrait>(
+    db: &C,
+    old: &Digest,
+    new: &Digest,
+) -> Result<ConsistencyProof, IntegrityError> {
+    if old.tree_size > new.tree_size {
+        return Err(IntegrityError::Input(format!(
+            "digest of block {} is newer than that of block {}",
+            old.block, new.block
+        )));
+    }
+    let ranges = merkle::consistency_ranges(old.tree_size, new.tree_size);
+    Ok(ConsistencyProof {
+        old_size: old.tree_size,
+        new_size: new.tree_size,
+        hashes: range_hashes(db, &ranges).await?,
+    })
+}
+
+/// Checks offline that `row`, as given, was sealed under `digest` (whose signature is
+/// checked with `key`).
+///
+/// ```
+/// # fn demo(row: &audit_core::integrity::SealedRow, proof: &audit_core::integrity::InclusionProof,
+/// #   digest: &audit_core::integrity::SignedDigest, key: &audit_core::integrity::VerifyingKey) {
+/// match audit_core::integrity::verify_row(row, proof, digest, key) {
+///     Ok(()) => println!("row {} is in the signed trail", row.id),
+///     Err(e) => println!("not proven: {e}"),
+/// }
+/// # }
+/// ```
+pub fn verify_row(
+    row: &SealedRow,
+    proof: &InclusionProof,
+    digest: &SignedDigest,
+    key: &VerifyingKey,
+) -> Result<(), IntegrityError> {
+    let digest = digest.verify(key)?;
+    if proof.trail != digest.trail {
+        return Err(IntegrityError::WrongTrail {
+            digest: digest.trail.clone(),
+            database: proof.trail.clone(),
+        });
+    }
+    if proof.row_id != row.id {
+        return Err(IntegrityError::WrongRow {
+            row: row.id,
+            proof_leaf: proof.leaf_index,
+        });
+    }
+    if proof.tree_size != digest.tree_size {
+        return Err(IntegrityError::Input(format!(
+            "the proof is for a log of {} rows, the digest signs {}",
+            proof.tree_size, digest.tree_size
+        )));
+    }
+    merkle::verify_inclusion(
+        proof.leaf_index,
+        proof.tree_size,
+        &row.leaf_hash(),
+        &proof.hashes,
+        &digest.root,
+    )?;
+    Ok(())
+}
+
+/// Checks offline that the log `new` signs extends the log `old` signs.
+pub fn verify_consistency(
+    old: &SignedDigest,
+    new: &SignedDigest,
+    proof: &ConsistencyProof,
+    key: &VerifyingKey,
+) -> Result<(), IntegrityError> {
+    let (old, new) = (old.verify(key)?, new.verify(key)?);
+    if old.trail != new.trail {
+        return Err(IntegrityError::WrongTrail {
+            digest: new.trail.clone(),
+            database: old.trail.clone(),
+        });
+    }
+    if (proof.old_size, proof.new_size) != (old.tree_size, new.tree_size) {
+        return Err(IntegrityError::Input(
+            "the proof is for other tree sizes than the digests'".into(),
+        ));
+    }
+    merkle::verify_consistency(
+        old.tree_size,
+        new.tree_size,
+        &old.root,
+        &new.root,
+        &proof.hashes,
+    )?;
+    Ok(())
+}
+
+/// The hashes of `ranges`, from stored perfect subtrees and, below [`NODE_LEVEL`], from
+/// the leaf hashes of their blocks.
+async fn range_hashes<C: ConnectionTrait>(
+    db: &C,
+    ranges: &[Range],
+) -> Result<Vec<Hash>, IntegrityError> {
+    let tables = Tables::current()?;
+    let mut parts = Vec::new();
+    ranges
+        .iter()
+        .for_each(|r| merkle::perfect_parts(*r, &mut parts));
+    let (stored, small): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.0 >= NODE_LEVEL);
+    let mut known: HashMap<(u32, u64), Hash> = store::nodes(db, &tables, &stored)
+        .await?
+        .into_iter()
+        .map(|(level, idx, hash)| ((level, idx), hash))
+        .collect();
+    let mut block: Option<Block> = None;
+    for (level, idx) in small {
+        let (start, end) = (idx << level, (idx + 1) << level);
+        let mut frontier = merkle::Frontier::default();
+        for leaf in start..end {
+            let held = block.as_ref().is_some_and(|b| {
+                (b.tree_size - b.row_count) as u64 <= leaf && leaf < b.tree_size as u64
+            });
+            if !held {
+                block = store::block_of_leaf(db, &tables, leaf).await?;
+            }
+            let b = block
+                .as_ref()
+                .ok_or_else(|| IntegrityError::NotSealed(format!("leaf {leaf}")))?;
+            let at = (leaf - (b.tree_size - b.row_count) as u64) as usize * 32;
+            let hash: Hash = b
+                .leaves
+                .get(at..at + 32)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(IntegrityError::Malformed {
+                    block: b.block_no,
+                    what: "leaves".into(),
+                })?;
+            frontier.push(hash, |_, _, _| {});
+        }
+        known.insert((level, idx), frontier.root());
+    }
+    let mut missing = None;
+    let hashes = ranges
+        .iter()
+        .map(|r| {
+            merkle::range_hash(*r, &mut |level, idx| {
+                known.get(&(level, idx)).copied().unwrap_or_else(|| {
+                    missing = Some((level, idx));
+                    [0; 32]
+                })
+            })
+        })
+        .collect();
+    match missing {
+        Some((level, idx)) => Err(IntegrityError::NotSealed(format!(
+            "subtree {idx} of level {level} is not stored"
+        ))),
+        None => Ok(hashes),
+    }
+}
+
+/// Audit row `id` with every column as the sealer hashes it (to hand out with its proof).
+pub async fn sealed_row<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<SealedRow>, IntegrityError> {
+    let tables = Tables::current()?;
+    let mut set = super::ids::IdSet::default();
+    set.push(id, id);
+    Ok(rows::in_set(db, &tables.audit, &set).await?.pop())
+}
