@@ -139,6 +139,13 @@ impl HistoryQuery {
         self
     }
 
+    /// Only rows whose new value is the recorded JSON `json` (for readers without entity
+    /// types, such as [`crate::trail`]).
+    pub(crate) fn new_json(mut self, json: Json) -> Self {
+        self.new_value = Some(json);
+        self
+    }
+
     /// Only rows whose old value is `value`.
     pub fn old_value(mut self, value: impl Into<Value>) -> Self {
         self.old_value = Some(crate::value::encode(&value.into()));
