@@ -59,6 +59,7 @@
 mod export;
 mod filter;
 mod record;
+mod text;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::ConnectionTrait;
@@ -68,6 +69,7 @@ use serde_json::{Value as Json, json};
 pub use export::{EXPORT_PAGE, ExportError, Format, export};
 pub use filter::Filter;
 pub use record::{Rebuilt, RecordTrail, is_redacted};
+pub use text::{escape_text, is_unsafe_char};
 
 use crate::history::{Page, Version};
 use crate::{AuditEntry, AuditError, all_history};

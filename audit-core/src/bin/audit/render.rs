@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
+use audit_core::trail::{escape_text as escape, is_unsafe_char as is_unsafe};
 use serde_json::Value as Json;
 use unicode_width::UnicodeWidthStr;
 
@@ -13,29 +14,6 @@ pub struct Look {
     pub color: bool,
     /// The widest a cell may be (in characters) before it is cut; `None`: never cut.
     pub max_cell: Option<usize>,
-}
-
-/// Text made safe for a terminal: control characters, escapes, bidirectional overrides
-/// and invisible format characters shown as `\u{..}` (or `\n`, `\t`, `\r`), and the whole
-/// cut to `max` characters with a note of how much was left out.
-pub fn escape(text: &str, max: Option<usize>) -> String {
-    let mut out = String::new();
-    for (shown, (at, c)) in text.char_indices().enumerate() {
-        if max.is_some_and(|max| shown >= max) {
-            let _ = write!(out, "…(+{} bytes)", text.len() - at);
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if is_unsafe(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// JSON text with every character [`escape`] would escape written as a `\\uXXXX` escape
@@ -54,18 +32,6 @@ pub fn safe_json(text: &str) -> String {
         }
     }
     out
-}
-
-/// Characters a terminal would act on or that reorder or hide text.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200b}'..='\u{200f}' // zero-width spaces and joiners, LRM, RLM
-            | '\u{202a}'..='\u{202e}' // bidirectional embeddings and overrides
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}' // bidirectional isolates
-            | '\u{061c}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
-        )
 }
 
 /// A recorded value as a cell: compact JSON (`"text"`, `5`, `null`), `-` when absent.
@@ -165,18 +131,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hostile_text_is_escaped() {
-        assert_eq!(escape("a\x1b[31mb", None), "a\\u{1b}[31mb");
-        assert_eq!(escape("x\u{202e}gnp.exe", None), "x\\u{202e}gnp.exe");
-        assert_eq!(escape("l1\nl2\t\r", None), "l1\\nl2\\t\\r");
-        assert_eq!(
-            escape("\u{7f}\u{9b}\u{2066}\u{feff}", None),
-            "\\u{7f}\\u{9b}\\u{2066}\\u{feff}"
-        );
-        assert_eq!(escape("héllo wörld", None), "héllo wörld");
-    }
-
-    #[test]
     fn json_keeps_its_value() {
         let value = serde_json::json!({"k\u{202e}": ["\u{1b}\u{7f}\u{9b}\u{2066}ok"]});
         for text in [
@@ -187,13 +141,5 @@ mod tests {
             assert!(text.is_ascii(), "{text}");
             assert_eq!(serde_json::from_str::<Json>(&text).unwrap(), value);
         }
-    }
-
-    #[test]
-    fn long_text_is_cut_with_a_note() {
-        let huge = "é".repeat(10 * 1024 * 1024);
-        let cut = escape(&huge, Some(5));
-        assert_eq!(cut, format!("ééééé…(+{} bytes)", huge.len() - 10));
-        assert_eq!(escape("short", Some(5)), "short");
     }
 }
