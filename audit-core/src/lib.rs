@@ -19,6 +19,7 @@ mod operation;
 pub mod query_log;
 mod record;
 pub mod schema;
+pub mod trail;
 mod transaction;
 pub mod value;
 

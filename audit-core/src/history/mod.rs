@@ -83,3 +83,6 @@ pub use entry::AuditEntry;
 pub use query::{HistoryQuery, KeyOf, Page, all_history, history, table_history};
 pub use undo::{OnConflict, restore, restore_with, revert};
 pub use versions::{Change, Version, versions};
+
+pub(crate) use state::RecordState;
+pub(crate) use versions::group;

@@ -152,6 +152,13 @@ impl HistoryQuery {
         self
     }
 
+    /// Only rows whose new value is the recorded JSON `json` (for readers without entity
+    /// types, such as [`crate::trail`]).
+    pub(crate) fn new_json(mut self, json: Json) -> Self {
+        self.new_value = vec![json];
+        self
+    }
+
     /// Only rows whose old value is `value` (compared as [`new_value`](Self::new_value)).
     pub fn old_value(mut self, value: impl Into<Value>) -> Self {
         self.old_value = stored_forms(&value.into());

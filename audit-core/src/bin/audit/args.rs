@@ -1,0 +1,184 @@
+//! The command line's arguments (clap derive).
+
+use audit_core::Operation;
+use audit_core::trail::Filter;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Read the audit trail of any database holding it: no entity types needed.
+///
+/// Exit codes: 0 success; 1 the database or the output failed; 2 bad usage or input;
+/// 3 the record, version or changeset is not in the trail.
+#[derive(Debug, Parser)]
+#[command(name = "audit")]
+pub struct Cli {
+    /// Database URL (sqlite://..., postgres://..., mysql://...).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub url: Option<String>,
+    /// PostgreSQL schema holding the audit table (its search path).
+    #[arg(long, global = true)]
+    pub schema: Option<String>,
+    /// Name of the audit table.
+    #[arg(long, default_value = "audit_log", global = true)]
+    pub audit_table: String,
+    /// Print JSON for programs instead of tables.
+    #[arg(long, global = true, conflicts_with = "ndjson")]
+    pub json: bool,
+    /// Print one JSON object per line.
+    #[arg(long, global = true)]
+    pub ndjson: bool,
+    /// When to colour the tables (auto: only on a terminal, and never with NO_COLOR set).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    /// Show values whole instead of cut at 60 characters (still escaped).
+    #[arg(long, global = true)]
+    pub full: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal only.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One record's history: every version, column by column.
+    History {
+        /// The table label.
+        table: String,
+        /// The record's key text (`42`, `abc`, `[7,"eu"]` for a composite key).
+        key: String,
+    },
+    /// Recent changes across tables, newest first, one keyset page.
+    Feed {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Rows per page.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Start below this row id (the `next` of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// One changeset: every row of one write.
+    Show {
+        /// The changeset id.
+        changeset: String,
+    },
+    /// The record rebuilt from the trail as of an instant or a version.
+    AsOf {
+        /// The table label.
+        table: String,
+        /// The record's key text.
+        key: String,
+        /// The instant (RFC 3339, or a date for its midnight UTC).
+        #[arg(required_unless_present = "version", conflicts_with = "version")]
+        time: Option<String>,
+        /// The version number instead of an instant.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// The columns that differ between two versions of a record.
+    Diff {
+        /// The table label.
+        table: String,
+        /// The record's key text.
+        key: String,
+        /// The first version.
+        from: u32,
+        /// The second version.
+        to: u32,
+    },
+    /// Every row of a filter as CSV or NDJSON, streamed.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// The format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    // Integrity and erasure subcommands (`verify`, `prove`, `erase`) belong here, each
+    // with its runner in its own module beside `commands.rs`, as that work lands.
+}
+
+/// The export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// CSV with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// The feed's filters.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only changes by this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this table label.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only this record key (with --table).
+    #[arg(long, requires = "table")]
+    pub key: Option<String>,
+    /// Only this column.
+    #[arg(long)]
+    pub column: Option<String>,
+    /// Only this operation.
+    #[arg(long, value_parser = parse_operation)]
+    pub op: Option<Operation>,
+    /// Only changes at or after this instant (RFC 3339 or a date).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only changes at or before this instant.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this changeset.
+    #[arg(long)]
+    pub changeset: Option<String>,
+    /// Only rows that set COLUMN to VALUE (VALUE as JSON, or else as text).
+    #[arg(long = "where", value_name = "COLUMN=VALUE", value_parser = parse_where)]
+    pub value: Option<(String, serde_json::Value)>,
+}
+
+impl FilterArgs {
+    /// The library's filter.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            actor: self.actor.clone(),
+            table: self.table.clone(),
+            record_id: self.key.clone(),
+            column: self.column.clone(),
+            operation: self.op,
+            since: self.since,
+            until: self.until,
+            changeset: self.changeset.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+fn parse_operation(text: &str) -> Result<Operation, String> {
+    text.parse()
+        .map_err(|e: audit_core::AuditError| e.to_string())
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    Filter::parse_time(text).map_err(|e| e.to_string())
+}
+
+fn parse_where(text: &str) -> Result<(String, serde_json::Value), String> {
+    Filter::parse_where(text).map_err(|e| e.to_string())
+}
