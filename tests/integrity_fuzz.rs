@@ -52,16 +52,15 @@ async fn writer(db: DatabaseConnection, task: usize, backend: Backend) -> Result
         model.balance = Set(round + 10);
         model.update(&db).await?;
         // Bulk.
-        let created = audit_core::bulk::insert_many::<account::Entity, _, _>(
-            &db,
-            [new_account(&name(1), 1), new_account(&name(2), 2)],
-        )
-        .await?;
+        let created =
+            audit_core::bulk::insert_many([new_account(&name(1), 1), new_account(&name(2), 2)])
+                .exec_with_returning(&db)
+                .await?;
         let ids: Vec<i32> = created.iter().map(|m| m.id).collect();
-        audit_core::bulk::update_many::<account::Entity, _>(&db)
+        audit_core::bulk::update_many::<account::Entity>()
             .col_expr(account::Column::Note, Expr::value(format!("bulk {task}")))
             .filter(account::Column::Id.is_in(ids))
-            .exec()
+            .exec(&db)
             .await?;
         // A buffered transaction.
         let owner = name(3);

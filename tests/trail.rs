@@ -198,11 +198,11 @@ async fn records_rebuilt_and_diffed() {
         let cols: Vec<&str> = diff.iter().map(|d| d.column.as_str()).collect();
         assert_eq!(cols, ["balance", "note", "password_hash"], "{backend:?}");
         assert_eq!(
-            (diff[0].from.clone(), diff[0].to.clone()),
+            (diff[0].old_value.clone(), diff[0].new_value.clone()),
             (Some(json!(10)), Some(json!(20)))
         );
         assert_eq!(
-            diff[2].from,
+            diff[2].old_value,
             Some(json!(REDACTED)),
             "a rewritten redacted column is listed"
         );
@@ -220,7 +220,10 @@ async fn records_rebuilt_and_diffed() {
         let gone = two.at_version(2).unwrap();
         assert!(!gone.exists && gone.columns.is_empty());
         let diff = two.diff(1, 2).unwrap();
-        assert!(diff.iter().all(|d| d.from.is_some() && d.to.is_none()));
+        assert!(
+            diff.iter()
+                .all(|d| d.old_value.is_some() && d.new_value.is_none())
+        );
         fresh.cleanup().await.unwrap();
     }
 }
