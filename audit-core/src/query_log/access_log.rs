@@ -284,7 +284,9 @@ impl AccessSender {
         let mut read: Vec<&str> = all.clone().filter(|t| parsed.names(t)).collect();
         if parsed.names(audit_table) {
             let trail: Vec<&str> = match pinned_trail_tables(parsed, values, audit_table) {
-                Some(pinned) => all.filter(|t| pinned.iter().any(|p| p.eq_ignore_ascii_case(t))).collect(),
+                Some(pinned) => all
+                    .filter(|t| pinned.iter().any(|p| p.eq_ignore_ascii_case(t)))
+                    .collect(),
                 None => all.collect(),
             };
             for table in trail {
@@ -376,9 +378,8 @@ fn pinned_trail_tables(
             continue;
         }
         // `table_name = ?` (not `<>`, `<=`, ...) or a member of `table_name IN (...)`.
-        let equals = at >= 2
-            && tokens[at - 1] == Token::Punct('=')
-            && tokens[at - 2].ident().is_some();
+        let equals =
+            at >= 2 && tokens[at - 1] == Token::Punct('=') && tokens[at - 2].ident().is_some();
         let listed = at >= 1 && matches!(tokens[at - 1], Token::Punct('(' | ','));
         match values.get(param) {
             Some(Value::String(Some(text))) if equals || listed => pinned.push(text.clone()),

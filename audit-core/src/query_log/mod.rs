@@ -310,8 +310,11 @@ impl Shared {
         if !emit {
             return;
         }
-        let params = (self.options.log_params && !values.is_empty())
-            .then(|| self.options.redactions.render(&parsed, values, &audit_table));
+        let params = (self.options.log_params && !values.is_empty()).then(|| {
+            self.options
+                .redactions
+                .render(&parsed, values, &audit_table)
+        });
         let tables = (!parsed.tables.is_empty()).then(|| parsed.tables.join(","));
         let context_json = context.context_json();
         let message = match (info.failed, slow) {

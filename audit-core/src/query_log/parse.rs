@@ -150,9 +150,33 @@ fn kind_after_with(tokens: &[Token<'_>]) -> QueryKind {
 /// `SELECT`, `RETURNING` or `TABLE` inside it (DDL: a `SELECT`).
 const WRITES: &[&str] = &["insert", "replace", "update", "delete"];
 const DDL: &[&str] = &[
-    "create", "drop", "alter", "truncate", "comment", "begin", "commit", "rollback", "savepoint",
-    "release", "start", "set", "pragma", "analyze", "vacuum", "lock", "unlock", "use", "reindex",
-    "end", "deallocate", "discard", "reset", "checkpoint", "grant", "revoke", "rename",
+    "create",
+    "drop",
+    "alter",
+    "truncate",
+    "comment",
+    "begin",
+    "commit",
+    "rollback",
+    "savepoint",
+    "release",
+    "start",
+    "set",
+    "pragma",
+    "analyze",
+    "vacuum",
+    "lock",
+    "unlock",
+    "use",
+    "reindex",
+    "end",
+    "deallocate",
+    "discard",
+    "reset",
+    "checkpoint",
+    "grant",
+    "revoke",
+    "rename",
 ];
 /// Verbs of statements that return what they read.
 const READS: &[&str] = &[
@@ -512,7 +536,9 @@ fn aliases<'a>(tokens: &[Token<'a>]) -> Vec<&'a str> {
             continue;
         };
         let list = &tokens[i + 1..i + close];
-        let before_as = tokens.get(i + close + 1).is_some_and(|t| t.is_keyword("as"));
+        let before_as = tokens
+            .get(i + close + 1)
+            .is_some_and(|t| t.is_keyword("as"));
         if introduced_at.contains(&(i - 1)) || before_as {
             out.extend(list.iter().filter_map(|t| t.ident()));
         }
@@ -605,7 +631,10 @@ mod tests {
             ("INSERT IGNORE account (a) VALUES (?)", MySql),
             ("REPLACE INTO account (a) VALUES (?)", MySql),
             ("INSERT OR REPLACE INTO [account] (a) VALUES (?)", Sqlite),
-            ("DELETE LOW_PRIORITY QUICK IGNORE FROM account WHERE a = ?", MySql),
+            (
+                "DELETE LOW_PRIORITY QUICK IGNORE FROM account WHERE a = ?",
+                MySql,
+            ),
         ] {
             assert_eq!(parse(sql, backend, 1).tables, ["account"], "{sql}");
         }
@@ -667,7 +696,11 @@ mod tests {
     fn unreadable_statements() {
         assert!(parse("SELECT ?", DbBackend::Sqlite, 2).unreadable.is_some());
         assert!(parse("CALL p(?)", DbBackend::MySql, 1).unreadable.is_some());
-        assert!(parse("SELECT 'x", DbBackend::Sqlite, 0).unreadable.is_some());
+        assert!(
+            parse("SELECT 'x", DbBackend::Sqlite, 0)
+                .unreadable
+                .is_some()
+        );
     }
 
     #[test]

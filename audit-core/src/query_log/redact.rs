@@ -104,7 +104,12 @@ impl Redactions {
     }
 
     /// Which of the bound values must be withheld.
-    pub(super) fn withheld(&self, parsed: &Parsed<'_>, values: &[Value], audit_table: &str) -> Vec<bool> {
+    pub(super) fn withheld(
+        &self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> Vec<bool> {
         if self.tables.is_empty() || !self.sensitive(parsed, audit_table) {
             return vec![false; values.len()];
         }
@@ -113,25 +118,32 @@ impl Redactions {
         }
         let audit = parsed.names(audit_table);
         (0..values.len())
-            .map(|i| match parsed.slots.get(i).copied().unwrap_or(Slot::Unknown) {
-                Slot::NotColumn => false,
-                Slot::Unknown => true,
-                Slot::Column { column, .. } => {
-                    self.redacts_anywhere(column)
-                        || parsed.derived
-                        || parsed.is_alias(column)
-                        || (audit
-                            && ["old_value", "new_value"]
-                                .iter()
-                                .any(|c| c.eq_ignore_ascii_case(column))
-                            && !self.audit_value_shown(parsed, values, audit_table, i))
-                }
-            })
+            .map(
+                |i| match parsed.slots.get(i).copied().unwrap_or(Slot::Unknown) {
+                    Slot::NotColumn => false,
+                    Slot::Unknown => true,
+                    Slot::Column { column, .. } => {
+                        self.redacts_anywhere(column)
+                            || parsed.derived
+                            || parsed.is_alias(column)
+                            || (audit
+                                && ["old_value", "new_value"]
+                                    .iter()
+                                    .any(|c| c.eq_ignore_ascii_case(column))
+                                && !self.audit_value_shown(parsed, values, audit_table, i))
+                    }
+                },
+            )
             .collect()
     }
 
     /// The bound values as a JSON array, with withheld ones replaced by [`REDACTED`].
-    pub(super) fn render(&self, parsed: &Parsed<'_>, values: &[Value], audit_table: &str) -> String {
+    pub(super) fn render(
+        &self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> String {
         let withheld = self.withheld(parsed, values, audit_table);
         let shown: Vec<Json> = values
             .iter()

@@ -218,7 +218,11 @@ impl<'a> Lexer<'a> {
                 self.at = i;
             }
             // SQLite: an unterminated comment runs to the end.
-            _ => self.at = rest.find("*/").map_or(self.bytes.len(), |e| self.at + 2 + e + 2),
+            _ => {
+                self.at = rest
+                    .find("*/")
+                    .map_or(self.bytes.len(), |e| self.at + 2 + e + 2)
+            }
         }
         Ok(())
     }
@@ -323,7 +327,8 @@ impl<'a> Lexer<'a> {
     fn number(&mut self) -> Token<'a> {
         let start = self.at;
         if self.backend == DbBackend::MySql {
-            let run = self.scan(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80);
+            let run =
+                self.scan(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80);
             if !is_number(run) {
                 return Token::Word(run);
             }
@@ -414,8 +419,14 @@ mod tests {
     #[test]
     fn strings_and_quotes() {
         assert_eq!(words(r"a E'\' ?' b", Postgres), ["a", "L", "b"]);
-        assert_eq!(words("a $t$ ? 'x $t$ b $$?$$", Postgres), ["a", "L", "b", "L"]);
-        assert_eq!(words("[acc] `a``b` \"c\"", Sqlite), ["<acc>", "<a``b>", "<c>"]);
+        assert_eq!(
+            words("a $t$ ? 'x $t$ b $$?$$", Postgres),
+            ["a", "L", "b", "L"]
+        );
+        assert_eq!(
+            words("[acc] `a``b` \"c\"", Sqlite),
+            ["<acc>", "<a``b>", "<c>"]
+        );
         assert!(tokenize(r"'a\'", MySql).unreadable.is_some());
         assert!(tokenize(r"'a\'", Postgres).unreadable.is_some());
         assert_eq!(words(r"'a\'", Sqlite), ["L"]);
