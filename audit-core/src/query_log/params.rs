@@ -40,25 +40,43 @@ pub(super) struct Insert<'a> {
 impl<'a> Insert<'a> {
     /// The slot of the placeholder at token `position`, when it is a plain row value.
     pub fn slot_at(&self, position: usize) -> Option<Slot<'a>> {
-        let placed = self.placed.iter().find(|p| p.token == position)?;
+        // `placed` is in token order.
+        let at = self
+            .placed
+            .binary_search_by_key(&position, |p| p.token)
+            .ok()?;
         Some(Slot::Column {
             table: Some(self.table),
-            column: self.columns[placed.column],
+            column: self.columns[self.placed[at].column],
         })
     }
 
-    /// The parameter bound to `column` in `row`, when it is a plain value there.
-    pub fn param(&self, row: usize, column: &str) -> Option<usize> {
-        self.placed
-            .iter()
-            .find(|p| p.row == row && self.columns[p.column].eq_ignore_ascii_case(column))
-            .map(|p| p.param)
+    /// For each of `params` parameters, the row it is a plain value of, and the parameters
+    /// bound to `key_columns` in each row (`None` where a row's value is not plain).
+    pub fn rows(&self, params: usize, key_columns: [&str; 2]) -> Rows {
+        let mut row_of = vec![None; params];
+        let rows = self.placed.last().map_or(0, |p| p.row + 1);
+        let mut keys = vec![[None; 2]; rows];
+        let key_index =
+            key_columns.map(|k| self.columns.iter().position(|c| c.eq_ignore_ascii_case(k)));
+        for placed in &self.placed {
+            if let Some(slot) = row_of.get_mut(placed.param) {
+                *slot = Some(placed.row);
+            }
+            for (k, index) in key_index.iter().enumerate() {
+                if *index == Some(placed.column) {
+                    keys[placed.row][k] = Some(placed.param);
+                }
+            }
+        }
+        Rows { row_of, keys }
     }
+}
 
-    /// The row a parameter is a plain value of.
-    pub fn row_of(&self, param: usize) -> Option<usize> {
-        self.placed.iter().find(|p| p.param == param).map(|p| p.row)
-    }
+/// The rows of an [`Insert`], indexed by parameter (see [`Insert::rows`]).
+pub(super) struct Rows {
+    pub row_of: Vec<Option<usize>>,
+    pub keys: Vec<[Option<usize>; 2]>,
 }
 
 const INSERT_MODIFIERS: &[&str] = &[

@@ -74,33 +74,38 @@ impl Redactions {
             })
     }
 
-    /// Whether the `old_value`/`new_value` parameter `param` of an audit-table `INSERT` row
-    /// is shown: its row's `table_name` and `column_name` are bound text naming a column
-    /// that is not redacted.
-    fn audit_value_shown(
+    /// For each parameter of an audit-table `INSERT`, whether it may be shown as an
+    /// `old_value`/`new_value`: its row's `table_name` and `column_name` are bound text
+    /// naming a column that is not redacted. `None` when the statement is no such `INSERT`.
+    fn audit_values_shown(
         &self,
         parsed: &Parsed<'_>,
         values: &[Value],
         audit_table: &str,
-        param: usize,
-    ) -> bool {
-        let Some(insert) = parsed.insert.as_ref() else {
-            return false;
-        };
+    ) -> Option<Vec<bool>> {
+        let insert = parsed.insert.as_ref()?;
         if !insert.table.eq_ignore_ascii_case(audit_table) {
-            return false;
+            return None;
         }
-        let Some(row) = insert.row_of(param) else {
-            return false;
-        };
-        let text = |column: &str| match insert.param(row, column).and_then(|p| values.get(p)) {
+        let rows = insert.rows(values.len(), ["table_name", "column_name"]);
+        let text = |param: Option<usize>| match param.and_then(|p| values.get(p)) {
             Some(Value::String(Some(text))) => Some(text.as_str()),
             _ => None,
         };
-        match (text("table_name"), text("column_name")) {
-            (Some(table), Some(column)) => !self.redacts_column(table, column),
-            _ => false,
-        }
+        let row_shown: Vec<bool> = rows
+            .keys
+            .iter()
+            .map(|[table, column]| match (text(*table), text(*column)) {
+                (Some(table), Some(column)) => !self.redacts_column(table, column),
+                _ => false,
+            })
+            .collect();
+        Some(
+            rows.row_of
+                .iter()
+                .map(|row| row.is_some_and(|r| row_shown[r]))
+                .collect(),
+        )
     }
 
     /// Which of the bound values must be withheld.
@@ -117,6 +122,11 @@ impl Redactions {
             return vec![true; values.len()];
         }
         let audit = parsed.names(audit_table);
+        let audit_shown = if audit {
+            self.audit_values_shown(parsed, values, audit_table)
+        } else {
+            None
+        };
         (0..values.len())
             .map(
                 |i| match parsed.slots.get(i).copied().unwrap_or(Slot::Unknown) {
@@ -130,7 +140,7 @@ impl Redactions {
                                 && ["old_value", "new_value"]
                                     .iter()
                                     .any(|c| c.eq_ignore_ascii_case(column))
-                                && !self.audit_value_shown(parsed, values, audit_table, i))
+                                && !audit_shown.as_ref().is_some_and(|shown| shown[i]))
                     }
                 },
             )
