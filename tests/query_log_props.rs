@@ -647,8 +647,7 @@ impl Gen<'_> {
             Backend::Postgres => options.extend([" /* a /* ? */ ' */ ", "-- c \r"]),
             Backend::Sqlite => options.extend(["-- c\r\n"]),
         }
-        let separator = self.c.one(&options);
-        separator
+        self.c.one(&options)
     }
 
     /// The SQL and values: placeholders numbered in the backend's style (PostgreSQL `$N` and
