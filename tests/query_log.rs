@@ -74,10 +74,15 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     }
 }
 
+/// The events of `kind` (`select`, ...: `db.operation` in lowercase) whose tables are `table`.
 fn with_kind<'a>(events: &'a [Event], kind: &str, table: &str) -> Vec<&'a Event> {
     events
         .iter()
-        .filter(|e| e.get("kind") == Some(kind) && e.get("tables") == Some(table))
+        .filter(|e| {
+            e.get("db.operation")
+                .is_some_and(|o| o.eq_ignore_ascii_case(kind))
+                && e.get("tables") == Some(table)
+        })
         .collect()
 }
 
@@ -107,19 +112,24 @@ async fn events_carry_statement_fields(backend: Backend) {
     assert_eq!(inserts.len(), 1, "{backend:?}: {events:#?}");
     let insert = inserts[0];
     assert_eq!(insert.level, tracing::Level::DEBUG);
-    assert!(insert.get("sql").unwrap().starts_with("INSERT INTO"));
-    assert_eq!(insert.get("success"), Some("true"));
+    assert!(
+        insert
+            .get("db.statement")
+            .unwrap()
+            .starts_with("INSERT INTO")
+    );
+    assert_eq!(insert.get("otel.status_code"), Some("OK"));
     assert_eq!(insert.get("slow"), Some("false"));
     assert_eq!(insert.get("actor"), Some("alice"));
     assert_eq!(insert.get("context"), Some(r#"{"request_id":"req-7"}"#));
     assert!(insert.get("elapsed_us").unwrap().parse::<u64>().is_ok());
     assert_eq!(insert.get("params"), None, "parameters are off by default");
-    let expected_backend = match backend {
+    let expected_system = match backend {
         Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
+        Backend::Postgres => "postgresql",
         Backend::MySql => "mysql",
     };
-    assert_eq!(insert.get("backend"), Some(expected_backend));
+    assert_eq!(insert.get("db.system"), Some(expected_system));
     // The audit rows of the insert are statements too, in the same scope.
     let audit_insert = with_kind(&events, "insert", "audit_log");
     assert_eq!(audit_insert.len(), 1);
@@ -148,7 +158,7 @@ async fn events_carry_statement_fields(backend: Backend) {
         1,
         "execute_unprepared is not metered by SeaORM: {events:#?}"
     );
-    assert_eq!(events[0].get("kind"), Some("delete"));
+    assert_eq!(events[0].get("db.operation"), Some("DELETE"));
     assert_eq!(events[0].get("actor"), None);
     assert_eq!(events[0].get("context"), None);
 
@@ -162,7 +172,7 @@ async fn events_carry_statement_fields(backend: Backend) {
     assert!(missing.is_err());
     let failed = capture.events().pop().unwrap();
     assert_eq!(failed.level, tracing::Level::WARN);
-    assert_eq!(failed.get("success"), Some("false"));
+    assert_eq!(failed.get("otel.status_code"), Some("ERROR"));
     assert_eq!(failed.get("tables"), Some("no_such_table"));
 
     let counters = logger.counters();
@@ -227,8 +237,8 @@ async fn parameters_are_redacted(backend: Backend) {
     let filtered = events
         .iter()
         .find(|e| {
-            e.get("sql").unwrap().contains("password_hash\" =")
-                || e.get("sql").unwrap().contains("password_hash` =")
+            e.get("db.statement").unwrap().contains("password_hash\" =")
+                || e.get("db.statement").unwrap().contains("password_hash` =")
         })
         .unwrap();
     assert_eq!(filtered.get("params"), Some(r#"["[redacted]","alice"]"#));
@@ -274,7 +284,7 @@ async fn slow_statements_warn(backend: Backend) {
     assert_eq!(events[0].level, tracing::Level::WARN);
     assert_eq!(events[0].get("slow"), Some("true"));
     assert_eq!(events[0].get("message"), Some("slow query"));
-    assert_eq!(events[0].get("sql"), Some(slow_sql));
+    assert_eq!(events[0].get("db.statement"), Some(slow_sql));
     assert!(events[0].get("elapsed_us").unwrap().parse::<u64>().unwrap() >= 150_000);
     assert_eq!(events[1].get("slow"), Some("false"));
     assert_eq!(events[1].level, tracing::Level::DEBUG);
@@ -332,18 +342,24 @@ async fn access_log_records_sensitive_reads(backend: Backend) {
     .await;
     logger.flush_access_log().await;
 
-    let reads_of_account = with_kind(&capture.events(), "select", "account").len();
-    assert!(reads_of_account >= 1);
     let rows = access_rows(db).await;
-    assert_eq!(rows.len(), reads_of_account, "{backend:?}: {rows:#?}");
-    let (table, actor, statement) = rows.last().unwrap();
-    assert_eq!(table, "account");
-    assert_eq!(actor.as_deref(), Some("bob"));
-    assert!(statement.starts_with("SELECT"), "{statement}");
     assert!(
         rows.iter().all(|(t, _, _)| t == "account"),
-        "audit_log is not sensitive"
+        "{backend:?}: {rows:#?}"
     );
+    // The insert's own read (`RETURNING`, or MySQL's read of the new row) is recorded.
+    assert!(
+        rows.iter().any(|(_, actor, _)| actor.is_none()),
+        "{rows:#?}"
+    );
+    let bob: Vec<_> = rows
+        .iter()
+        .filter(|(_, actor, _)| actor.as_deref() == Some("bob"))
+        .collect();
+    assert_eq!(bob.len(), 2, "{backend:?}: {rows:#?}");
+    assert!(bob[0].2.starts_with("SELECT"), "{}", bob[0].2);
+    // Reading the whole trail returns the account's recorded values: a read of `account`.
+    assert!(bob[1].2.contains("FROM audit_log"), "{}", bob[1].2);
     let stats = logger.access_log_stats().unwrap();
     assert_eq!(
         (stats.written, stats.dropped, stats.failed),
@@ -442,6 +458,323 @@ async fn actor_follows_the_task(backend: Backend) {
     fresh.cleanup().await.unwrap();
 }
 
+/// The placeholders of `backend`: `$1, $2, ...` on PostgreSQL, `?` elsewhere.
+fn placeholders(sql: &str, backend: Backend) -> String {
+    if backend != Backend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `sql` (with `?` placeholders) with `values`, expecting it to succeed.
+async fn run(db: &impl ConnectionTrait, backend: Backend, sql: &str, values: Vec<sea_orm::Value>) {
+    let sql = placeholders(sql, backend);
+    db.query_all_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        &sql,
+        values,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
+}
+
+/// The `params` of the last event whose statement is `sql`'s.
+fn params_of(events: &[Event], sql: &str, backend: Backend) -> String {
+    let sql = placeholders(sql, backend);
+    events
+        .iter()
+        .rev()
+        .find(|e| e.get("db.statement") == Some(sql.as_str()))
+        .and_then(|e| e.get("params"))
+        .unwrap_or_else(|| panic!("no event for {sql}: {events:#?}"))
+        .to_owned()
+}
+
+/// Every row of the issue's table of leaks, as a hostile user would try them: the secret
+/// never reaches an event, and values of other columns still do.
+async fn redacted_values_never_leak(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let logger = QueryLogger::builder()
+        .log_params(true)
+        .redact_entity::<account::Entity>()
+        .redact_column("account", "note")
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+    let secret = "s3cret-7f2b";
+    let created = new_account("alice", 10).insert(db).await.unwrap();
+    let id = created.id;
+
+    let mut statements = vec![
+        // An alias spelled like another table.
+        "SELECT audit_log.id FROM account AS audit_log JOIN audit_log AS l \
+         ON l.record_id = 'x' WHERE audit_log.password_hash = ?",
+        "UPDATE account SET password_hash = ? WHERE id = ?",
+    ];
+    match backend {
+        Backend::Sqlite => statements.extend([
+            "UPDATE OR REPLACE account SET password_hash = ? WHERE id = ?",
+            "UPDATE OR IGNORE \"account\" SET password_hash = ? WHERE id = ?",
+            "UPDATE [account] SET password_hash = ?2 WHERE id = ?1",
+        ]),
+        Backend::MySql => statements.extend([
+            "UPDATE IGNORE account SET password_hash = ? WHERE id = ?",
+            "UPDATE LOW_PRIORITY `account` SET password_hash = ? WHERE id = ?",
+            "UPDATE account SET password_hash = # comment\n ? WHERE id = ?",
+            "UPDATE account SET balance = balance --1\n, password_hash = ? WHERE id = ?",
+        ]),
+        Backend::Postgres => statements.extend([
+            "UPDATE ONLY account SET password_hash = ? WHERE id = ? AND note IS DISTINCT FROM $q$ ' ? $q$",
+            "UPDATE account SET password_hash = ? WHERE id = ? AND note IS DISTINCT FROM E'\\' ?'",
+        ]),
+    }
+    for sql in &statements {
+        let values = if sql.contains("?2") {
+            vec![id.into(), secret.into()]
+        } else if sql.contains("WHERE id") {
+            vec![secret.into(), id.into()]
+        } else {
+            vec![secret.into()]
+        };
+        run(db, backend, sql, values).await;
+        if sql.contains("WHERE id") {
+            // Attributed: the secret is withheld, the id is not.
+            let params = params_of(&capture.events(), sql, backend);
+            let expected = if sql.contains("?2") {
+                format!(r#"[{id},"[redacted]"]"#)
+            } else {
+                format!(r#"["[redacted]",{id}]"#)
+            };
+            assert_eq!(params, expected, "{backend:?}: {sql}");
+        }
+    }
+
+    // The history API's own value search.
+    use audit_core::table_history;
+    table_history::<account::Entity>()
+        .column(account::Column::PasswordHash)
+        .new_value(secret)
+        .fetch(db)
+        .await
+        .unwrap();
+    table_history::<account::Entity>()
+        .column(account::Column::PasswordHash)
+        .old_value(secret)
+        .fetch(db)
+        .await
+        .unwrap();
+    // A column redacted with `.redact_column` but recorded in the trail: neither the write
+    // nor the audit INSERT carrying it logs it.
+    let mut am: account::ActiveModel = created.into();
+    am.note = sea_orm::ActiveValue::Set(Some(secret.to_owned()));
+    am.balance = sea_orm::ActiveValue::Set(4242);
+    am.update(db).await.unwrap();
+
+    let events = capture.events();
+    for event in &events {
+        for (field, value) in &event.fields {
+            assert!(
+                !value.contains(secret),
+                "{backend:?} leaked in {field}: {event:#?}"
+            );
+        }
+    }
+    // The audit INSERT of that update still shows the value of a column not redacted.
+    let audit_insert = with_kind(&events, "insert", "audit_log");
+    let last = audit_insert.last().unwrap().get("params").unwrap();
+    assert!(last.contains("4242"), "{backend:?}: {last}");
+    assert!(last.contains("[redacted]"), "{backend:?}: {last}");
+    assert_eq!(logger.counters().unreadable, 0);
+    fresh.cleanup().await.unwrap();
+}
+
+/// A statement the logger cannot read has every parameter withheld, and is counted.
+async fn unreadable_statements_withhold_everything(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let logger = QueryLogger::builder()
+        .log_params(true)
+        .redact_entity::<account::Entity>()
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    let db = &fresh.db;
+    let sql = match backend {
+        // Whether `\` escapes depends on the server's sql_mode.
+        Backend::MySql => r"SELECT id FROM account WHERE owner = ? AND note <> 'a\'b'",
+        // `U&` escapes spell any name.
+        Backend::Postgres => r"SELECT id FROM account WHERE owner = ? AND owner <> U&'\0061'",
+        // A statement the logger does not know.
+        Backend::Sqlite => "ATTACH DATABASE ? AS extra",
+    };
+    let value = if backend == Backend::Sqlite {
+        ":memory:"
+    } else {
+        "alice"
+    };
+    run(db, backend, sql, vec![value.into()]).await;
+    assert_eq!(
+        params_of(&capture.events(), sql, backend),
+        r#"["[redacted]"]"#
+    );
+    assert_eq!(logger.counters().unreadable, 1);
+    fresh.cleanup().await.unwrap();
+}
+
+/// Every read the issue found missing is in the access log; writes that return nothing,
+/// and history reads pinned to other tables, are not.
+async fn access_log_sees_every_read(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 2).await else {
+        return;
+    };
+    fresh
+        .db
+        .execute_unprepared("CREATE TABLE exfil (owner VARCHAR(64), secret VARCHAR(128))")
+        .await
+        .unwrap();
+    let access = AccessLog::new().sensitive::<account::Entity>();
+    access.create_table(&fresh.db).await.unwrap();
+    let created = new_account("alice", 10).insert(&fresh.db).await.unwrap();
+    let logger = QueryLogger::builder()
+        .access_log(access)
+        .attach(&mut fresh.db)
+        .unwrap();
+    let db = &fresh.db;
+    let id = created.id;
+
+    let mut reads = vec![
+        "/* request 42 */ SELECT owner, password_hash FROM account",
+        "-- note\nSELECT owner, password_hash FROM account",
+        "INSERT INTO exfil SELECT owner, password_hash FROM account",
+    ];
+    match backend {
+        Backend::MySql => reads.push("# note\nSELECT owner, password_hash FROM account"),
+        Backend::Postgres => reads.extend([
+            "SELECT $t$ FROM x $t$, password_hash FROM account",
+            "SELECT E'\\' FROM x', password_hash FROM account",
+            "UPDATE account SET balance = balance WHERE id = ? RETURNING owner, password_hash",
+        ]),
+        Backend::Sqlite => reads.push(
+            "UPDATE account SET balance = balance WHERE id = ? RETURNING owner, password_hash",
+        ),
+    }
+    for sql in &reads {
+        let values = if sql.contains('?') {
+            vec![id.into()]
+        } else {
+            vec![]
+        };
+        audit_core::with_actor("mallory", run(db, backend, sql, values)).await;
+    }
+    // The trail of a sensitive record is a read of it.
+    audit_core::with_actor(
+        "mallory",
+        audit_core::history::<account::Entity>(id).fetch(db),
+    )
+    .await
+    .unwrap();
+    // Not reads of `account`: a write returning nothing, the trail of another table.
+    audit_core::with_actor("bob", async {
+        run(
+            db,
+            backend,
+            "UPDATE account SET balance = ? WHERE id = ?",
+            vec![5.into(), id.into()],
+        )
+        .await;
+        audit_core::all_history()
+            .table("exfil")
+            .fetch(db)
+            .await
+            .unwrap();
+    })
+    .await;
+    logger.flush_access_log().await;
+
+    let rows = access_rows(db).await;
+    let statements: Vec<&str> = rows.iter().map(|(_, _, s)| s.as_str()).collect();
+    for sql in &reads {
+        let sql = placeholders(sql, backend);
+        assert!(
+            statements.contains(&sql.as_str()),
+            "{backend:?}: {sql} missing: {rows:#?}"
+        );
+    }
+    assert_eq!(rows.len(), reads.len() + 1, "{backend:?}: {rows:#?}");
+    let trail = rows.last().unwrap();
+    assert_eq!(
+        (trail.0.as_str(), trail.1.as_deref()),
+        ("account", Some("mallory"))
+    );
+    assert!(trail.2.contains("audit_log"), "{}", trail.2);
+    assert!(
+        rows.iter()
+            .all(|(_, actor, _)| actor.as_deref() == Some("mallory"))
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+/// The counters count a buffered SQLite update (`SELECT <old row>; UPDATE ...` in one
+/// statement) as an update, and a chained callback sees every statement.
+async fn counters_and_chained_callback(backend: Backend) {
+    let Some(mut fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let created = new_account("alice", 10).insert(&fresh.db).await.unwrap();
+    let chained = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = Arc::clone(&chained);
+    let logger = QueryLogger::builder()
+        .chain(move |_| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .attach(&mut fresh.db)
+        .unwrap();
+    let capture = Capture::default();
+    let _guard = capture.install();
+    audit_core::transaction(&fresh.db, |txn| {
+        let mut am: account::ActiveModel = created.clone().into();
+        am.balance = sea_orm::ActiveValue::Set(20);
+        Box::pin(async move { am.update(txn).await.map(|_| ()) })
+    })
+    .await
+    .unwrap();
+    let events = capture.events();
+    for event in &events {
+        let sql = event.get("db.statement").unwrap();
+        if sql.contains(" SET ") {
+            assert_eq!(event.get("db.operation"), Some("UPDATE"), "{sql}");
+        }
+    }
+    let counters = logger.counters();
+    assert_eq!(
+        counters.kind(QueryKind::Update).statements,
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(
+        chained.load(std::sync::atomic::Ordering::Relaxed),
+        counters.total().statements
+    );
+    assert_eq!(counters.total().statements, events.len() as u64);
+    fresh.cleanup().await.unwrap();
+}
+
 mod multi_thread {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn actor_follows_the_task_sqlite() {
@@ -488,4 +821,8 @@ per_backend!(
     slow_statements_warn,
     access_log_records_sensitive_reads,
     access_log_overflow_is_counted,
+    redacted_values_never_leak,
+    unreadable_statements_withhold_everything,
+    access_log_sees_every_read,
+    counters_and_chained_callback,
 );

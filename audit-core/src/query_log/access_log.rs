@@ -17,11 +17,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::TARGET;
+use super::params::Slot;
+use super::parse::Parsed;
+use super::tokens::Token;
 use crate::record::{json_value, time_value};
 use crate::{AuditContext, AuditError};
 
@@ -262,19 +265,43 @@ pub(crate) struct AccessSender {
 }
 
 impl AccessSender {
-    /// Whether a read of `tables` is recorded.
-    pub fn wants(&self, tables: &[&str]) -> bool {
-        tables.iter().any(|t| self.is_sensitive(t))
+    /// The sensitive tables a successful statement read: every one it names, when it returns
+    /// or copies data; for a read of the audit trail, those whose rows it may return (all,
+    /// unless an `AND`-only filter on `table_name` pins them); all when it cannot be read.
+    pub(super) fn tables_read<'s>(
+        &'s self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> Vec<&'s str> {
+        let all = self.sensitive.iter().map(String::as_str);
+        if parsed.unreadable.is_some() {
+            return all.collect();
+        }
+        if !parsed.reads {
+            return Vec::new();
+        }
+        let mut read: Vec<&str> = all.clone().filter(|t| parsed.names(t)).collect();
+        if parsed.names(audit_table) {
+            let trail: Vec<&str> = match pinned_trail_tables(parsed, values, audit_table) {
+                Some(pinned) => all
+                    .filter(|t| pinned.iter().any(|p| p.eq_ignore_ascii_case(t)))
+                    .collect(),
+                None => all.collect(),
+            };
+            for table in trail {
+                if !read.contains(&table) {
+                    read.push(table);
+                }
+            }
+        }
+        read
     }
 
-    fn is_sensitive(&self, table: &str) -> bool {
-        self.sensitive.iter().any(|s| s.eq_ignore_ascii_case(table))
-    }
-
-    /// Queues one entry per sensitive table in `tables`; never waits.
+    /// Queues one entry per table in `tables`; never waits.
     pub fn record(&self, tables: &[&str], statement: &sea_orm::Statement, context: &AuditContext) {
         let at = Utc::now().trunc_subsecs(6);
-        for table in tables.iter().filter(|t| self.is_sensitive(t)) {
+        for table in tables {
             let entry = Entry {
                 table: (*table).to_owned(),
                 actor: context.actor_name().map(str::to_owned),
@@ -312,6 +339,54 @@ impl AccessSender {
             failed: self.stats.failed.load(Relaxed),
         }
     }
+}
+
+/// The `table_name` values a read of the audit table is limited to, when it is one plain
+/// `SELECT` of that table alone, without functions or subqueries, whose filter is `AND`s of
+/// `table_name = ?` (or `IN (?, ...)`) and other conditions; `None` when its rows may belong
+/// to any table.
+fn pinned_trail_tables(
+    parsed: &Parsed<'_>,
+    values: &[Value],
+    audit_table: &str,
+) -> Option<Vec<String>> {
+    let tokens = &parsed.tokens;
+    let count = |f: &dyn Fn(&Token<'_>) -> bool| tokens.iter().filter(|t| f(t)).count();
+    let plain = parsed.tables.len() == 1
+        && !parsed.derived
+        && count(&|t| t.is_keyword("select")) == 1
+        && count(&|t| t.ident().is_some_and(|i| i.eq_ignore_ascii_case(audit_table))) == 1
+        && count(&|t| t.is_any(&["or", "not", "join", "xor", "case", "is"])) == 0
+        && count(&|t| matches!(t, Token::Punct(';' | '|'))) == 0
+        // Parentheses only open `IN` lists.
+        && tokens
+            .iter()
+            .enumerate()
+            .all(|(i, t)| *t != Token::Punct('(') || (i > 0 && tokens[i - 1].is_keyword("in")));
+    if !plain {
+        return None;
+    }
+    let mut pinned = Vec::new();
+    for (at, token) in tokens.iter().enumerate() {
+        let Token::Param(param) = *token else {
+            continue;
+        };
+        let Some(Slot::Column { column, .. }) = parsed.slots.get(param) else {
+            continue;
+        };
+        if !column.eq_ignore_ascii_case("table_name") {
+            continue;
+        }
+        // `table_name = ?` (not `<>`, `<=`, ...) or a member of `table_name IN (...)`.
+        let equals =
+            at >= 2 && tokens[at - 1] == Token::Punct('=') && tokens[at - 2].ident().is_some();
+        let listed = at >= 1 && matches!(tokens[at - 1], Token::Punct('(' | ','));
+        match values.get(param) {
+            Some(Value::String(Some(text))) if equals || listed => pinned.push(text.clone()),
+            _ => return None,
+        }
+    }
+    (!pinned.is_empty()).then_some(pinned)
 }
 
 struct Writer {

@@ -18,6 +18,7 @@ struct KindAtomics {
 pub(crate) struct Counters {
     kinds: [KindAtomics; 5],
     slow: AtomicU64,
+    unreadable: AtomicU64,
 }
 
 impl Counters {
@@ -36,6 +37,11 @@ impl Counters {
         }
     }
 
+    /// Counts one statement the logger could not read.
+    pub fn record_unreadable(&self) {
+        self.unreadable.fetch_add(1, Relaxed);
+    }
+
     /// A snapshot of every counter.
     pub fn snapshot(&self) -> QueryCounters {
         QueryCounters {
@@ -46,6 +52,7 @@ impl Counters {
                 max: Duration::from_nanos(k.max_ns.load(Relaxed)),
             }),
             slow: self.slow.load(Relaxed),
+            unreadable: self.unreadable.load(Relaxed),
         }
     }
 }
@@ -69,6 +76,10 @@ pub struct QueryCounters {
     kinds: [KindCounters; 5],
     /// Statements at or over the slow-query threshold.
     pub slow: u64,
+    /// Statements whose SQL the logger read (for an event or the access log) and could not
+    /// understand: every parameter of theirs was withheld, and the access log took them for
+    /// reads of every sensitive table.
+    pub unreadable: u64,
 }
 
 impl QueryCounters {

@@ -21,11 +21,14 @@
 //! ```
 //!
 //! Events go to target [`TARGET`] (`audit_core::query`), at the builder's level (DEBUG by
-//! default), or at WARN for a failed or slow statement. Their fields: `backend`, `kind`
-//! (`select`, `insert`, `update`, `delete`, `other`), `tables` (comma-separated, when they
-//! can be read off the SQL), `sql`, `elapsed_us`, `success`, `slow`, `actor` and `context`
-//! (JSON) when set, and `params` (JSON array) when [`QueryLoggerBuilder::log_params`] is on
-//! and the statement has bound values.
+//! default), or at WARN for a failed or slow statement. Their fields follow OpenTelemetry's
+//! database conventions as SeaORM's `tracing-spans` feature names them: `db.system`
+//! (`postgresql`, `mysql`, `sqlite`), `db.operation` (`SELECT`, `INSERT`, `UPDATE`,
+//! `DELETE`, `EXECUTE`), `db.statement` (the SQL, placeholders and all, never the bound
+//! values), `otel.status_code` (`OK`, `ERROR`); and the logger's own: `tables`
+//! (comma-separated, when they can be read off the SQL), `elapsed_us`, `slow`, `actor` and
+//! `context` (JSON) when set, and `params` (JSON array) when
+//! [`QueryLoggerBuilder::log_params`] is on and the statement has bound values.
 //!
 //! What SeaORM does not meter is not logged: `execute_unprepared` (raw SQL text without
 //! parameters), `BEGIN`/`COMMIT`/`ROLLBACK`, and anything on a mock, proxy or disconnected
@@ -44,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use sea_orm::metric::Info;
+pub use sea_orm::metric::Info;
 use tracing::Level;
 
 pub use access_log::{AccessLog, AccessLogStats};
@@ -68,7 +71,8 @@ pub struct QueryLogger {
 
 impl QueryLogger {
     /// Attaches a logger with the default options: events at DEBUG, no parameters, no
-    /// slow-query threshold, no access log. Replaces any metric callback `db` had.
+    /// slow-query threshold, no access log. It takes `db`'s metric callback slot: see
+    /// [`QueryLoggerBuilder::attach`].
     pub fn attach(db: &mut DatabaseConnection) -> QueryLogger {
         let shared = Arc::new(Shared::new(QueryLoggerBuilder::default(), None));
         install(db, &shared);
@@ -78,6 +82,26 @@ impl QueryLogger {
     /// A builder for a logger with options.
     pub fn builder() -> QueryLoggerBuilder {
         QueryLoggerBuilder::default()
+    }
+
+    /// Logs one statement, as the callback [`attach`](Self::attach) installs does: for a
+    /// metric callback of your own set after the logger's (SeaORM has one slot), call this
+    /// from it.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use audit_core::query_log::QueryLogger;
+    /// let mut db = sea_orm::Database::connect("sqlite::memory:").await?;
+    /// let logger = QueryLogger::attach(&mut db);
+    /// let observer = logger.clone();
+    /// db.set_metric_callback(move |info| {
+    ///     // ... your own metrics ...
+    ///     observer.observe(info);
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn observe(&self, info: &Info<'_>) {
+        self.shared.on_statement(info);
     }
 
     /// The counters since the logger was attached.
@@ -107,6 +131,17 @@ pub struct QueryLoggerBuilder {
     slow: Option<Duration>,
     redactions: Redactions,
     access_log: Option<AccessLog>,
+    chained: Option<Chained>,
+}
+
+/// A metric callback the logger calls after its own work.
+#[derive(Clone)]
+struct Chained(Arc<dyn Fn(&Info<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for Chained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Chained(..)")
+    }
 }
 
 impl Default for QueryLoggerBuilder {
@@ -117,6 +152,7 @@ impl Default for QueryLoggerBuilder {
             slow: None,
             redactions: Redactions::default(),
             access_log: None,
+            chained: None,
         }
     }
 }
@@ -162,9 +198,33 @@ impl QueryLoggerBuilder {
         self
     }
 
-    /// Attaches the logger to `db`, replacing any metric callback it had. Do this before
-    /// cloning `db`: clones made earlier do not log. Fails when the access log is on and
-    /// its table name is invalid or there is no tokio runtime to run its writer.
+    /// A metric callback of your own, called after the logger for every statement: SeaORM
+    /// keeps one callback per connection, so pass yours here instead of
+    /// [`DatabaseConnection::set_metric_callback`].
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use audit_core::query_log::QueryLogger;
+    /// let mut db = sea_orm::Database::connect("sqlite::memory:").await?;
+    /// QueryLogger::builder()
+    ///     .chain(|info| println!("{} took {:?}", info.statement.sql, info.elapsed))
+    ///     .attach(&mut db)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn chain(mut self, callback: impl Fn(&Info<'_>) + Send + Sync + 'static) -> Self {
+        self.chained = Some(Chained(Arc::new(callback)));
+        self
+    }
+
+    /// Attaches the logger to `db`. Do this before cloning `db`: clones made earlier do not
+    /// log. Fails when the access log is on and its table name is invalid or there is no
+    /// tokio runtime to run its writer.
+    ///
+    /// SeaORM 2.0 keeps one metric callback per connection and offers no way to read or
+    /// detect it ([`DatabaseConnection::set_metric_callback`] is its only accessor), so the
+    /// logger cannot find a callback set before: it takes the slot. Hand your own callback
+    /// to [`chain`](Self::chain), or call [`QueryLogger::observe`] from a callback you set
+    /// after this.
     pub fn attach(mut self, db: &mut DatabaseConnection) -> Result<QueryLogger, AuditError> {
         let access = match self.access_log.take() {
             Some(access_log) => Some(access_log.start(db)?),
@@ -211,11 +271,17 @@ impl Shared {
     }
 
     fn on_statement(&self, info: &Info<'_>) {
-        if access_log::in_writer() {
-            return;
+        if !access_log::in_writer() {
+            self.log(info);
         }
+        if let Some(Chained(callback)) = &self.options.chained {
+            callback(info);
+        }
+    }
+
+    fn log(&self, info: &Info<'_>) {
         let statement = info.statement;
-        let kind = QueryKind::of(&statement.sql);
+        let kind = QueryKind::of(&statement.sql, statement.db_backend);
         let slow = self.options.slow.is_some_and(|t| info.elapsed >= t);
         self.counters.record(kind, info.elapsed, info.failed, slow);
         let level = if info.failed || slow {
@@ -224,24 +290,31 @@ impl Shared {
             self.options.level
         };
         let emit = at_level!(level, enabled!());
-        let access = self
-            .access
-            .as_ref()
-            .filter(|_| kind == QueryKind::Select && !info.failed);
+        let access = self.access.as_ref().filter(|_| !info.failed);
         if !emit && access.is_none() {
             return;
         }
         let values = statement.values.as_ref().map_or(&[][..], |v| &v.0[..]);
         let parsed = parse::parse(&statement.sql, statement.db_backend, values.len());
+        if parsed.unreadable.is_some() {
+            self.counters.record_unreadable();
+        }
+        let audit_table = crate::config().table_name;
         let context = current_context();
-        if let Some(access) = access.filter(|a| a.wants(&parsed.tables)) {
-            access.record(&parsed.tables, statement, &context);
+        if let Some(access) = access {
+            let read = access.tables_read(&parsed, values, &audit_table);
+            if !read.is_empty() {
+                access.record(&read, statement, &context);
+            }
         }
         if !emit {
             return;
         }
-        let params = (self.options.log_params && !values.is_empty())
-            .then(|| self.options.redactions.render(&parsed, values));
+        let params = (self.options.log_params && !values.is_empty()).then(|| {
+            self.options
+                .redactions
+                .render(&parsed, values, &audit_table)
+        });
         let tables = (!parsed.tables.is_empty()).then(|| parsed.tables.join(","));
         let context_json = context.context_json();
         let message = match (info.failed, slow) {
@@ -252,12 +325,12 @@ impl Shared {
         at_level!(
             level,
             event!(
-                backend = backend_name(statement.db_backend),
-                kind = kind.as_str(),
+                db.system = db_system(statement.db_backend),
+                db.operation = kind.operation(),
+                db.statement = %statement.sql,
+                otel.status_code = if info.failed { "ERROR" } else { "OK" },
                 tables = tables.as_deref(),
-                sql = %statement.sql,
                 elapsed_us = u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX),
-                success = !info.failed,
                 slow,
                 actor = context.actor_name(),
                 context = context_json.as_ref().map(tracing::field::display),
@@ -268,9 +341,10 @@ impl Shared {
     }
 }
 
-fn backend_name(backend: sea_orm::DbBackend) -> &'static str {
+/// OpenTelemetry's `db.system` value of `backend`.
+fn db_system(backend: sea_orm::DbBackend) -> &'static str {
     match backend {
-        sea_orm::DbBackend::Postgres => "postgres",
+        sea_orm::DbBackend::Postgres => "postgresql",
         sea_orm::DbBackend::MySql => "mysql",
         _ => "sqlite",
     }

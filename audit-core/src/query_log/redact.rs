@@ -15,12 +15,15 @@ pub(crate) struct Redactions {
 }
 
 impl Redactions {
-    /// Registers the `#[audit(redact)]` columns of `E`, under its SQL table name.
+    /// Registers the `#[audit(redact)]` columns of `E`, under its SQL table name and its
+    /// label in the trail.
     pub fn add_entity<E: AuditedEntity>(&mut self) {
         let table = E::default().table_name().to_owned();
         for column in E::Column::iter() {
             if E::column_policy(&column) == ColumnPolicy::Redact {
-                self.add(&table, sea_orm::IdenStatic::as_str(&column));
+                let column = sea_orm::IdenStatic::as_str(&column);
+                self.add(&table, column);
+                self.add(E::audit_table(), column);
             }
         }
     }
@@ -55,40 +58,108 @@ impl Redactions {
         })
     }
 
-    /// Whether the value in `slot` of a statement touching `tables` must be withheld.
-    fn withholds(&self, tables: &[&str], slot: Slot<'_>) -> bool {
-        if self.tables.is_empty() {
-            return false;
+    fn redacts_anywhere(&self, column: &str) -> bool {
+        self.tables
+            .iter()
+            .any(|(_, columns)| columns.iter().any(|c| c.eq_ignore_ascii_case(column)))
+    }
+
+    /// Whether a statement may carry a redacted value: it cannot be read, or it names a
+    /// registered table, a redacted column or the audit table (anywhere, as any name).
+    fn sensitive(&self, parsed: &Parsed<'_>, audit_table: &str) -> bool {
+        parsed.unreadable.is_some()
+            || parsed.names(audit_table)
+            || self.tables.iter().any(|(table, columns)| {
+                parsed.names(table) || columns.iter().any(|c| parsed.names(c))
+            })
+    }
+
+    /// For each parameter of an audit-table `INSERT`, whether it may be shown as an
+    /// `old_value`/`new_value`: its row's `table_name` and `column_name` are bound text
+    /// naming a column that is not redacted. `None` when the statement is no such `INSERT`.
+    fn audit_values_shown(
+        &self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> Option<Vec<bool>> {
+        let insert = parsed.insert.as_ref()?;
+        if !insert.table.eq_ignore_ascii_case(audit_table) {
+            return None;
         }
-        match slot {
-            Slot::NotColumn => false,
-            Slot::Column {
-                table: Some(table),
-                column,
-            } if self.position(table).is_some()
-                || tables.iter().any(|t| t.eq_ignore_ascii_case(table)) =>
-            {
-                self.redacts_column(table, column)
-            }
-            // Unqualified, or qualified by an alias: any table it may belong to.
-            Slot::Column { column, .. } if tables.is_empty() => self
-                .tables
+        let rows = insert.rows(values.len(), ["table_name", "column_name"]);
+        let text = |param: Option<usize>| match param.and_then(|p| values.get(p)) {
+            Some(Value::String(Some(text))) => Some(text.as_str()),
+            _ => None,
+        };
+        let row_shown: Vec<bool> = rows
+            .keys
+            .iter()
+            .map(|[table, column]| match (text(*table), text(*column)) {
+                (Some(table), Some(column)) => !self.redacts_column(table, column),
+                _ => false,
+            })
+            .collect();
+        Some(
+            rows.row_of
                 .iter()
-                .any(|(t, _)| self.redacts_column(t, column)),
-            Slot::Column { column, .. } => tables.iter().any(|t| self.redacts_column(t, column)),
-            Slot::Unknown if tables.is_empty() => true,
-            Slot::Unknown => tables.iter().any(|t| self.position(t).is_some()),
+                .map(|row| row.is_some_and(|r| row_shown[r]))
+                .collect(),
+        )
+    }
+
+    /// Which of the bound values must be withheld.
+    pub(super) fn withheld(
+        &self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> Vec<bool> {
+        if self.tables.is_empty() || !self.sensitive(parsed, audit_table) {
+            return vec![false; values.len()];
         }
+        if parsed.unreadable.is_some() {
+            return vec![true; values.len()];
+        }
+        let audit = parsed.names(audit_table);
+        let audit_shown = if audit {
+            self.audit_values_shown(parsed, values, audit_table)
+        } else {
+            None
+        };
+        (0..values.len())
+            .map(
+                |i| match parsed.slots.get(i).copied().unwrap_or(Slot::Unknown) {
+                    Slot::NotColumn => false,
+                    Slot::Unknown => true,
+                    Slot::Column { column, .. } => {
+                        self.redacts_anywhere(column)
+                            || parsed.derived
+                            || parsed.is_alias(column)
+                            || (audit
+                                && ["old_value", "new_value"]
+                                    .iter()
+                                    .any(|c| c.eq_ignore_ascii_case(column))
+                                && !audit_shown.as_ref().is_some_and(|shown| shown[i]))
+                    }
+                },
+            )
+            .collect()
     }
 
     /// The bound values as a JSON array, with withheld ones replaced by [`REDACTED`].
-    pub fn render(&self, parsed: &Parsed<'_>, values: &[Value]) -> String {
+    pub(super) fn render(
+        &self,
+        parsed: &Parsed<'_>,
+        values: &[Value],
+        audit_table: &str,
+    ) -> String {
+        let withheld = self.withheld(parsed, values, audit_table);
         let shown: Vec<Json> = values
             .iter()
-            .enumerate()
-            .map(|(i, value)| {
-                let slot = parsed.slots.get(i).copied().unwrap_or(Slot::Unknown);
-                if self.withholds(&parsed.tables, slot) {
+            .zip(withheld)
+            .map(|(value, withheld)| {
+                if withheld {
                     Json::from(REDACTED)
                 } else {
                     crate::value::encode(value)
@@ -109,7 +180,7 @@ mod tests {
         let mut redactions = Redactions::default();
         redactions.add("account", "password_hash");
         let parsed = parse(sql, DbBackend::Sqlite, values.len());
-        redactions.render(&parsed, values)
+        redactions.render(&parsed, values, "audit_log")
     }
 
     #[test]
@@ -142,7 +213,8 @@ mod tests {
             render(r#"SELECT lower(?) FROM "other""#, &values),
             r#"["x"]"#
         );
-        assert_eq!(render("SELECT ?", &values), r#"["[redacted]"]"#);
+        assert_eq!(render("SELECT ?", &values), r#"["x"]"#);
+        assert_eq!(render("SELECT ?, ?", &values), r#"["[redacted]"]"#);
         assert_eq!(
             render(r#"SELECT * FROM "account" LIMIT ?"#, &[Value::from(1)]),
             "[1]"
