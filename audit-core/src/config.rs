@@ -9,6 +9,7 @@ use crate::AuditError;
 
 /// Settings read by every audited write and history query.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuditConfig {
     /// Name of the audit table (default `audit_log`).
     pub table_name: Cow<'static, str>,

@@ -35,6 +35,7 @@ static PROVIDER: RwLock<Option<ActorProvider>> = RwLock::new(None);
 /// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "a context does nothing until its `scope` is awaited"]
 pub struct AuditContext {
     actor: Option<String>,
     metadata: Map<String, Json>,

@@ -1,4 +1,10 @@
-#![doc = include_str!("../../README.md")]
+#![cfg_attr(feature = "derive", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "derive"),
+    doc = "A per-column audit trail for SeaORM 2. The guide and its examples need the \
+           `derive` feature (on by default): `#[derive(Audited)]` is how entities are audited."
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -12,8 +18,11 @@ pub mod history;
 mod hooks;
 mod key;
 #[cfg(feature = "migration")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migration")))]
 pub mod migration;
 mod operation;
+#[cfg(feature = "query-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "query-log")))]
 pub mod query_log;
 mod record;
 pub mod schema;
@@ -26,18 +35,23 @@ pub use context::{
     with_actor,
 };
 pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
-pub use error::AuditError;
+pub use error::{AuditError, DecodeError, audit_error};
 pub use history::{
     AuditEntry, HistoryQuery, OnConflict, Snapshot, Version, all_history, as_of, at_version,
     diff_times, diff_versions, history, restore, restore_with, revert, table_history, versions,
 };
 pub use hooks::AuditHooks;
+/// The attribute an [`AuditHooks`] impl needs (`#[audit_core::async_trait]`), re-exported
+/// from SeaORM's.
+#[doc(no_inline)]
+pub use sea_orm::prelude::async_trait::async_trait;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
 pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options};
 
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use audit_derive::Audited;
 
 /// Re-exports for generated code; not a public API.

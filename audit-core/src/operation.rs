@@ -6,7 +6,9 @@ use std::str::FromStr;
 use crate::AuditError;
 
 /// The write an audit row records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Operation {
     /// A new row.
     Insert,

@@ -128,6 +128,15 @@ pub struct AuditTransaction {
     buffer: Arc<Buffer>,
 }
 
+impl std::fmt::Debug for AuditTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows = self.buffer.pending.try_lock().map(|p| p.rows).ok();
+        f.debug_struct("AuditTransaction")
+            .field("buffered_rows", &rows)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The audit rows waiting to be written, a lock that keeps flushes in order, and the
 /// old-row reads waiting for the next statement.
 #[derive(Default)]

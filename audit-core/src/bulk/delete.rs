@@ -34,6 +34,15 @@ pub struct DeleteMany<'db, E, C> {
     _entity: std::marker::PhantomData<E>,
 }
 
+impl<E, C> std::fmt::Debug for DeleteMany<'_, E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeleteMany")
+            .field("entity", &std::any::type_name::<E>())
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<E, C> DeleteMany<'_, E, C>
 where
     E: AuditedEntity,

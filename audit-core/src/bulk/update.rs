@@ -37,6 +37,16 @@ pub struct UpdateMany<'db, E: AuditedEntity, C> {
     filter: Condition,
 }
 
+impl<E: AuditedEntity, C> std::fmt::Debug for UpdateMany<'_, E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateMany")
+            .field("entity", &std::any::type_name::<E>())
+            .field("values", &self.values)
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<E, C> UpdateMany<'_, E, C>
 where
     E: AuditedEntity,

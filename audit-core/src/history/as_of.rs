@@ -19,6 +19,7 @@ use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 /// after the record was created) are known to be unknown: [`get`](Self::get) and
 /// [`into_model`](Self::into_model) fail with [`AuditError::NotRecorded`] for them, and
 /// [`into_active_model`](Self::into_active_model) leaves them `NotSet`. No guessed value.
+#[non_exhaustive]
 pub struct Snapshot<E: EntityTrait> {
     /// The last version applied (the record's state right after it).
     pub version: u32,

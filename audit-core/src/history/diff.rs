@@ -12,7 +12,8 @@ use super::versions::{Version, record_versions, versions};
 use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 
 /// One column that differs between two states of a record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ColumnDiff {
     /// The column.
     pub column: String,

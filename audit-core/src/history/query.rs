@@ -33,6 +33,7 @@ pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>
 /// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "a query does nothing until `fetch` or `page` is awaited"]
 pub struct HistoryQuery {
     table: Option<String>,
     record_id: Option<String>,
@@ -69,7 +70,8 @@ pub fn all_history() -> HistoryQuery {
 }
 
 /// One page of a [`HistoryQuery`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Page {
     /// The rows of this page, in the query's order.
     pub entries: Vec<AuditEntry>,

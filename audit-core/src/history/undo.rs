@@ -18,6 +18,7 @@ use crate::{AuditError, AuditedEntity, ColumnPolicy, Operation, record_id};
 
 /// What an undo does when a later write changed a column it would write back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OnConflict {
     /// Refuse with [`AuditError::Conflict`] (the default).
     #[default]

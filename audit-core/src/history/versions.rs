@@ -11,7 +11,8 @@ use super::query::{KeyOf, table_history};
 use crate::{AuditError, AuditedEntity, Operation, record_id};
 
 /// One write of one record: version `number` of it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Version {
     /// 1 for the record's first recorded write, then 2, 3, ...
     pub number: u32,
@@ -30,7 +31,8 @@ pub struct Version {
 }
 
 /// One column's change in a [`Version`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Change {
     /// The column.
     pub column: String,

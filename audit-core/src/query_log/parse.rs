@@ -9,6 +9,7 @@ use super::tokens::{Token, tokenize};
 
 /// What a statement does, read off its first keyword (the main statement's, after `WITH`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum QueryKind {
     /// `SELECT`.
     Select,
