@@ -36,7 +36,7 @@ mod note {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    #[audit_core::__private::async_trait]
+    #[audit_core::async_trait]
     impl AuditHooks for ActiveModel {
         fn new() -> Self {
             Self {

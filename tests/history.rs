@@ -521,7 +521,7 @@ async fn versions_states_diffs(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        diff,
+        tuples(diff),
         [
             d("balance", json!(10), json!(20)),
             d(

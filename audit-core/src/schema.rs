@@ -74,8 +74,14 @@ pub async fn create_audit_table<C: ConnectionTrait>(db: &C) -> Result<(), AuditE
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = sea_orm::Database::connect("sqlite::memory:").await?;
 /// audit_core::create_audit_table_with(&db, AuditTableOptions::append_only()).await?;
-/// // Every client is refused, not just this library.
+/// db.execute_unprepared(
+///     "INSERT INTO audit_log (changeset_id, table_name, record_id, operation, column_name, changed_at) \
+///      VALUES ('c1', 'account', '1', 'insert', 'id', '2026-01-01T00:00:00Z')",
+/// )
+/// .await?;
+/// // Rows can be added, never changed or removed, by any client.
 /// assert!(db.execute_unprepared("DELETE FROM audit_log").await.is_err());
+/// assert!(db.execute_unprepared("UPDATE audit_log SET actor = 'x'").await.is_err());
 /// # Ok(())
 /// # }
 /// ```

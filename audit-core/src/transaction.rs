@@ -122,7 +122,13 @@ where
 }
 
 /// The transaction [`transaction`] hands its closure: a SeaORM transaction whose audit
-/// rows wait in a buffer until the transaction commits (see the [module docs](self)).
+/// rows wait in a buffer until the transaction commits.
+///
+/// The buffer is written, in order, through the same transaction: before it commits (a
+/// failed audit write means no commit), before any statement whose SQL names the audit
+/// table (the history API, your own SQL; call [`flush`](Self::flush) before reading a view
+/// over it), before a nested transaction begins (bulk writes, `revert`, your savepoints),
+/// and once it holds [`FLUSH_AT_ROWS`] rows. A transaction that rolls back drops its buffer.
 pub struct AuditTransaction {
     inner: DatabaseTransaction,
     buffer: Arc<Buffer>,
