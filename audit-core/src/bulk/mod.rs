@@ -19,20 +19,49 @@
 //! With auditing switched off ([`crate::set_enabled`], [`crate::without_auditing`]) the
 //! same calls run only the change itself.
 //!
-//! ```ignore
+#![cfg_attr(feature = "derive", doc = "```rust")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
+//! # use audit_core::Audited;
+//! # use sea_orm::entity::prelude::*;
+//! # use sea_orm::{ActiveValue::Set, Database, Schema};
+//! # mod account {
+//! #     use super::*;
+//! #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+//! #     #[sea_orm(table_name = "account")]
+//! #     pub struct Model {
+//! #         #[sea_orm(primary_key)]
+//! #         pub id: i32,
+//! #         pub balance: i64,
+//! #     }
+//! #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//! #     pub enum Relation {}
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let db = Database::connect("sqlite::memory:").await?;
+//! # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(account::Entity)).await?;
+//! # audit_core::create_audit_table(&db).await?;
 //! use audit_core::bulk;
-//! use sea_orm::sea_query::Expr;
+//! use sea_orm::sea_query::{Expr, ExprTrait};
 //!
+//! let models = [50, 150, 0].map(|balance| account::ActiveModel { balance: Set(balance), ..Default::default() });
 //! let created = bulk::insert_many::<account::Entity, _, _>(&db, models).await?;
+//! assert_eq!(created.len(), 3);
 //! let raised = bulk::update_many::<account::Entity, _>(&db)
 //!     .col_expr(account::Column::Balance, Expr::col(account::Column::Balance).add(10))
 //!     .filter(account::Column::Balance.lt(100))
 //!     .exec()
 //!     .await?;
+//! assert_eq!(raised, 2);
 //! let closed = bulk::delete_many::<account::Entity, _>(&db)
-//!     .filter(account::Column::Balance.eq(0))
+//!     .filter(account::Column::Balance.gt(100))
 //!     .exec()
 //!     .await?;
+//! assert_eq!(closed, 1);
+//! // 3 inserts and 1 delete of 2 columns each, 2 updates of 1 column:
+//! assert_eq!(audit_core::table_history::<account::Entity>().fetch(&db).await?.len(), 10);
+//! # Ok(())
+//! # }
 //! ```
 
 mod delete;
