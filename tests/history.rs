@@ -432,7 +432,10 @@ async fn versions_states_diffs(backend: Backend) {
         (column.to_owned(), Some(from), Some(to))
     };
     let tuples = |diffs: Vec<ColumnDiff>| -> Vec<_> {
-        diffs.into_iter().map(|c| (c.column, c.from, c.to)).collect()
+        diffs
+            .into_iter()
+            .map(|c| (c.column, c.from, c.to))
+            .collect()
     };
     let diff = audit_core::diff_versions::<ticket::Entity>(db, id, 1, 3)
         .await

@@ -41,13 +41,13 @@ pub use history::{
     diff_times, diff_versions, history, restore, restore_with, revert, table_history, versions,
 };
 pub use hooks::AuditHooks;
+pub use key::record_id;
+pub use operation::Operation;
+pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
 /// The attribute an [`AuditHooks`] impl needs (`#[audit_core::async_trait]`), re-exported
 /// from SeaORM's.
 #[doc(no_inline)]
 pub use sea_orm::prelude::async_trait::async_trait;
-pub use key::record_id;
-pub use operation::Operation;
-pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
 pub use transaction::{AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options};
 
 #[cfg(feature = "derive")]

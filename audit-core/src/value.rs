@@ -15,6 +15,17 @@ use serde_json::Value as Json;
 use crate::{AuditError, DecodeError};
 
 /// Encodes one column value as typed JSON.
+///
+/// ```
+/// use audit_core::value::encode;
+/// use sea_orm::Value;
+/// use serde_json::json;
+///
+/// assert_eq!(encode(&Value::BigInt(Some(42))), json!(42));
+/// assert_eq!(encode(&Value::Double(Some(f64::NAN))), json!("NaN"));
+/// assert_eq!(encode(&Value::Bytes(Some(vec![0xde, 0xad]))), json!("dead"));
+/// assert_eq!(encode(&Value::String(None)), json!(null)); // SQL NULL
+/// ```
 pub fn encode(value: &Value) -> Json {
     match value {
         Value::Bool(v) => opt(v, |v| Json::Bool(*v)),
@@ -85,6 +96,19 @@ pub(crate) fn surely_equal(a: &Option<Value>, b: &Option<Value>) -> bool {
 ///
 /// JSON `null` decodes to SQL NULL where `T` is nullable; for a non-nullable JSON column
 /// it is the JSON value `null`.
+///
+/// ```
+/// use audit_core::value::{decode, encode};
+/// use sea_orm::Value;
+/// use serde_json::json;
+///
+/// assert_eq!(decode::<i64>(&json!(42))?, Value::BigInt(Some(42)));
+/// assert_eq!(decode::<Option<String>>(&json!(null))?, Value::String(None));
+/// let nan = decode::<f64>(&encode(&Value::Double(Some(f64::NAN))))?;
+/// assert!(matches!(nan, Value::Double(Some(v)) if v.is_nan()));
+/// assert!(decode::<i8>(&json!(300)).is_err());
+/// # Ok::<(), audit_core::DecodeError>(())
+/// ```
 pub fn decode<T: ValueType>(json: &Json) -> Result<Value, DecodeError> {
     let kind = T::array_type();
     if json.is_null() && T::try_from(null_of(&kind)).is_ok() {
@@ -97,6 +121,14 @@ pub fn decode<T: ValueType>(json: &Json) -> Result<Value, DecodeError> {
 }
 
 /// [`decode`], with an error naming the table and column.
+///
+/// ```
+/// use audit_core::{AuditError, value::decode_column};
+///
+/// let err = decode_column::<i32>("account", "balance", &serde_json::json!("x")).unwrap_err();
+/// assert!(matches!(&err, AuditError::Decode { column, .. } if column == "balance"));
+/// assert!(err.to_string().starts_with("cannot decode audited value of `account.balance`"));
+/// ```
 pub fn decode_column<T: ValueType>(
     table: &str,
     column: &str,
