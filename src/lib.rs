@@ -6,6 +6,11 @@
 
 pub mod bench_account;
 
+/// The workspace README: its `rust` blocks run as doc tests of this package.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};

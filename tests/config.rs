@@ -22,10 +22,8 @@ async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
 #[tokio::test]
 async fn custom_table_and_strict_mode() {
     let _global = GLOBAL.lock().await;
-    let bad = AuditConfig {
-        table_name: "audit log; drop".into(),
-        ..AuditConfig::DEFAULT
-    };
+    let mut bad = AuditConfig::default();
+    bad.table_name = "audit log; drop".into();
     let err = audit_core::configure(bad).unwrap_err();
     assert!(matches!(err, AuditError::Config(_)), "{err}");
     assert!(
@@ -38,11 +36,10 @@ async fn custom_table_and_strict_mode() {
         "a rejected config changes nothing"
     );
 
-    audit_core::configure(AuditConfig {
-        table_name: "trail".into(),
-        require_transaction: true,
-    })
-    .unwrap();
+    let mut trail = AuditConfig::default();
+    trail.table_name = "trail".into();
+    trail.require_transaction = true;
+    audit_core::configure(trail).unwrap();
     let fresh = FreshDb::connect(Backend::Sqlite, 1).await.unwrap().unwrap();
     let db = &fresh.db;
     audit_core::create_audit_table(db).await.unwrap();

@@ -21,20 +21,28 @@ static PROVIDER: RwLock<Option<ActorProvider>> = RwLock::new(None);
 /// The actor and metadata attached to audit rows written inside a scope.
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use audit_core::AuditContext;
-/// AuditContext::new()
+/// let seen = AuditContext::new()
 ///     .actor("alice")
 ///     .request_id("req-42")
 ///     .ip("10.0.0.7")
 ///     .reason("support ticket #7")
+///     .with("tenant", 7)
 ///     .scope(async {
 ///         // audited writes here carry actor `alice` and this context
+///         audit_core::current_context()
 ///     })
 ///     .await;
+/// assert_eq!(seen.actor_name(), Some("alice"));
+/// assert_eq!(seen.metadata()["request_id"], "req-42");
+/// assert_eq!(seen.metadata()["tenant"], 7);
+/// assert_eq!(audit_core::current_actor(), None); // the scope has ended
 /// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "a context does nothing until its `scope` is awaited"]
 pub struct AuditContext {
     actor: Option<String>,
     metadata: Map<String, Json>,
@@ -85,6 +93,22 @@ impl AuditContext {
 
     /// Runs `fut` with this context. Nested scopes inherit the outer one: the inner actor
     /// wins and metadata keys are merged, inner over outer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use audit_core::AuditContext;
+    /// let outer = AuditContext::new().actor("api").request_id("r1").ip("10.0.0.1");
+    /// let seen = outer
+    ///     .scope(AuditContext::new().actor("alice").ip("10.0.0.2").scope(async {
+    ///         audit_core::current_context()
+    ///     }))
+    ///     .await;
+    /// assert_eq!(seen.actor_name(), Some("alice"));
+    /// assert_eq!(seen.metadata()["request_id"], "r1");
+    /// assert_eq!(seen.metadata()["ip"], "10.0.0.2");
+    /// # }
+    /// ```
     pub async fn scope<F: Future>(self, fut: F) -> F::Output {
         let merged = match SCOPE.try_with(Clone::clone) {
             Ok(outer) => outer.merge(self),
@@ -110,7 +134,8 @@ impl AuditContext {
 /// Runs `fut` with `actor` as the current actor.
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let actor = audit_core::with_actor("alice", async { audit_core::current_actor() }).await;
 /// assert_eq!(actor.as_deref(), Some("alice"));
 /// # }
@@ -121,17 +146,30 @@ pub async fn with_actor<F: Future>(actor: impl Into<String>, fut: F) -> F::Outpu
 
 /// Installs the global actor provider, consulted when no scope sets an actor
 /// (for apps that keep the current user elsewhere). Replaces any earlier provider.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// audit_core::set_actor_provider(|| Some("cron".to_owned()));
+/// assert_eq!(audit_core::current_actor().as_deref(), Some("cron"));
+/// // A scope's actor wins over the provider.
+/// let inner = audit_core::with_actor("alice", async { audit_core::current_actor() }).await;
+/// assert_eq!(inner.as_deref(), Some("alice"));
+/// audit_core::clear_actor_provider();
+/// assert_eq!(audit_core::current_actor(), None);
+/// # }
+/// ```
 pub fn set_actor_provider(provider: impl Fn() -> Option<String> + Send + Sync + 'static) {
     *PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(provider));
 }
 
-/// Removes the global actor provider.
+/// Removes the global actor provider (example at [`set_actor_provider`]).
 pub fn clear_actor_provider() {
     *PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 /// The context in force here: the innermost scope's, with the actor taken from the global
-/// provider when no scope sets one.
+/// provider when no scope sets one (examples at [`AuditContext`] and [`AuditContext::scope`]).
 pub fn current_context() -> AuditContext {
     let mut context = SCOPE.try_with(Clone::clone).unwrap_or_default();
     if context.actor.is_none() {
@@ -141,7 +179,8 @@ pub fn current_context() -> AuditContext {
     context
 }
 
-/// The actor in force here (see [`current_context`]).
+/// The actor in force here (see [`current_context`]; examples at [`with_actor`] and
+/// [`set_actor_provider`]).
 pub fn current_actor() -> Option<String> {
     current_context().actor
 }

@@ -7,6 +7,7 @@ use crate::AuditError;
 
 /// How one column appears in the trail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ColumnPolicy {
     /// Old and new values are recorded.
     Record,

@@ -23,35 +23,53 @@ type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 /// The impl carries `#[audit_core::async_trait]`. Without `#[audit(hooks)]` on the model
 /// an `impl AuditHooks` does not compile (its hooks would never run).
 ///
-/// ```
-/// use audit_core::Audited;
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// use audit_core::{AuditHooks, Audited};
 /// use sea_orm::entity::prelude::*;
-/// use sea_orm::ActiveValue::Set;
+/// use sea_orm::{ActiveValue::Set, Database, Schema};
 ///
-/// #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-/// #[sea_orm(table_name = "note")]
-/// #[audit(hooks)]
-/// pub struct Model {
-///     #[sea_orm(primary_key)]
-///     pub id: i32,
-///     pub text: String,
-///     pub updated_at: Option<ChronoDateTimeUtc>,
-/// }
+/// mod note {
+///     use super::*;
 ///
-/// #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-/// pub enum Relation {}
+///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+///     #[sea_orm(table_name = "note")]
+///     #[audit(hooks)]
+///     pub struct Model {
+///         #[sea_orm(primary_key)]
+///         pub id: i32,
+///         pub text: String,
+///         pub updated_at: Option<ChronoDateTimeUtc>,
+///     }
 ///
-/// #[audit_core::async_trait]
-/// impl audit_core::AuditHooks for ActiveModel {
-///     async fn before_save<C: ConnectionTrait>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr> {
-///         if matches!(&self.text, Set(text) if text.is_empty()) {
-///             return Err(DbErr::Custom("a note needs text".into()));
+///     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+///     pub enum Relation {}
+///
+///     #[audit_core::async_trait]
+///     impl AuditHooks for ActiveModel {
+///         async fn before_save<C: ConnectionTrait>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr> {
+///             self.updated_at = Set(Some(chrono::Utc::now()));
+///             Ok(self)
 ///         }
-///         self.updated_at = Set(Some(chrono::Utc::now()));
-///         Ok(self)
 ///     }
 /// }
-/// # fn main() {}
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// let saved = note::ActiveModel { text: Set("hi".into()), ..Default::default() }.insert(&db).await?;
+/// assert!(saved.updated_at.is_some()); // set by your hook, and audited:
+/// let columns: Vec<String> = audit_core::history::<note::Entity>(saved.id)
+///     .fetch(&db)
+///     .await?
+///     .into_iter()
+///     .map(|entry| entry.column)
+///     .collect();
+/// assert_eq!(columns, ["id", "text", "updated_at"]);
+/// # Ok(())
+/// # }
 /// ```
 #[sea_orm::prelude::async_trait::async_trait]
 pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {

@@ -8,6 +8,15 @@ use crate::value::{encode, stored_forms};
 
 /// The text stored in `record_id`: a single key as its plain text (`42`, `abc`), a
 /// composite key as a JSON array of its typed values (`[7,"eu"]`).
+///
+/// ```
+/// use audit_core::record_id;
+/// use sea_orm::sea_query::ValueTuple;
+///
+/// assert_eq!(record_id(&ValueTuple::One(42i32.into())), "42");
+/// assert_eq!(record_id(&ValueTuple::One("abc".into())), "abc");
+/// assert_eq!(record_id(&ValueTuple::Two(7i32.into(), "eu".into())), r#"[7,"eu"]"#);
+/// ```
 pub fn record_id(key: &ValueTuple) -> String {
     match key {
         ValueTuple::One(value) => match encode(value) {

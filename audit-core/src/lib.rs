@@ -1,4 +1,10 @@
-#![doc = include_str!("../../README.md")]
+#![cfg_attr(feature = "derive", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "derive"),
+    doc = "A per-column audit trail for SeaORM 2. The guide and its examples need the \
+           `derive` feature (on by default): `#[derive(Audited)]` is how entities are audited."
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -14,8 +20,11 @@ mod hooks;
 pub mod integrity;
 mod key;
 #[cfg(feature = "migration")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migration")))]
 pub mod migration;
 mod operation;
+#[cfg(feature = "query-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "query-log")))]
 pub mod query_log;
 mod record;
 pub mod schema;
@@ -30,7 +39,7 @@ pub use context::{
     with_actor,
 };
 pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
-pub use error::AuditError;
+pub use error::{AuditError, DecodeError, audit_error};
 pub use history::{
     AuditEntry, ColumnDiff, HistoryQuery, KeyOf, OnConflict, Snapshot, Version, all_history, as_of,
     at_version, diff_times, diff_versions, history, restore, restore_with, revert, table_history,
@@ -40,13 +49,16 @@ pub use hooks::AuditHooks;
 pub use key::record_id;
 pub use operation::Operation;
 pub use schema::{AuditTableOptions, create_audit_table, create_audit_table_with};
-/// The attribute an [`AuditHooks`] impl carries: `#[audit_core::async_trait]`.
+/// The attribute an [`AuditHooks`] impl needs (`#[audit_core::async_trait]`), re-exported
+/// from SeaORM's.
+#[doc(no_inline)]
 pub use sea_orm::prelude::async_trait::async_trait;
 pub use transaction::{
     AuditSavepoint, AuditTransaction, FLUSH_AT_ROWS, transaction, transaction_with_options,
 };
 
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use audit_derive::Audited;
 
 /// Re-exports for generated code; not a public API.

@@ -1,11 +1,26 @@
 //! The audit table as a sea-orm-migration migration (feature `migration`).
 //!
-//! ```ignore
+//! ```
+//! use audit_core::migration::CreateAuditTable;
+//! use sea_orm_migration::{MigrationTrait, MigratorTrait};
+//!
+//! struct Migrator;
+//!
 //! impl MigratorTrait for Migrator {
 //!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-//!         vec![Box::new(audit_core::migration::CreateAuditTable::default()), /* yours */]
+//!         vec![Box::new(CreateAuditTable::default()) /* , your migrations */]
 //!     }
 //! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = sea_orm::Database::connect("sqlite::memory:").await?;
+//! Migrator::up(&db, None).await?;
+//! assert!(audit_core::all_history().fetch(&db).await?.is_empty());
+//! Migrator::down(&db, None).await?; // drops the audit table
+//! assert!(audit_core::all_history().fetch(&db).await.is_err());
+//! # Ok(())
+//! # }
 //! ```
 
 use sea_orm::{ConnectionTrait, DbErr};

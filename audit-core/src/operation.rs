@@ -5,8 +5,20 @@ use std::str::FromStr;
 
 use crate::AuditError;
 
-/// The write an audit row records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The write an audit row records, stored as `insert`, `update` or `delete`.
+///
+/// ```
+/// use audit_core::Operation;
+///
+/// assert_eq!(Operation::Update.as_str(), "update");
+/// assert_eq!(Operation::Delete.to_string(), "delete");
+/// assert_eq!("insert".parse::<Operation>()?, Operation::Insert);
+/// assert!("upsert".parse::<Operation>().is_err());
+/// # Ok::<(), audit_core::AuditError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Operation {
     /// A new row.
     Insert,

@@ -7,6 +7,7 @@ use crate::{AuditError, config};
 /// Options for [`create_audit_table_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct AuditTableOptions {
     /// Install triggers that reject every `UPDATE` and `DELETE` (and on PostgreSQL
     /// `TRUNCATE`) on the audit table, making it append-only for every client of the
@@ -60,17 +61,48 @@ impl AuditTableOptions {
 
 /// Creates the audit table (named by [`crate::config`], `audit_log` by default) and its
 /// indexes if they do not exist yet. Safe to call on every start.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// audit_core::create_audit_table(&db).await?;
+/// audit_core::create_audit_table(&db).await?; // again: nothing to do
+/// let entries = audit_core::all_history().fetch(&db).await?;
+/// assert!(entries.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn create_audit_table<C: ConnectionTrait>(db: &C) -> Result<(), AuditError> {
     create_audit_table_with(db, AuditTableOptions::default()).await
 }
 
 /// [`create_audit_table`] with options, e.g. append-only triggers.
+///
+/// ```
+/// use audit_core::AuditTableOptions;
+/// use sea_orm::ConnectionTrait;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// audit_core::create_audit_table_with(&db, AuditTableOptions::append_only()).await?;
+/// db.execute_unprepared(
+///     "INSERT INTO audit_log (changeset_id, table_name, record_id, operation, column_name, changed_at) \
+///      VALUES ('c1', 'account', '1', 'insert', 'id', '2026-01-01T00:00:00Z')",
+/// )
+/// .await?;
+/// // Rows can be added, never changed or removed, by any client.
+/// assert!(db.execute_unprepared("DELETE FROM audit_log").await.is_err());
+/// assert!(db.execute_unprepared("UPDATE audit_log SET actor = 'x'").await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn create_audit_table_with<C: ConnectionTrait>(
     db: &C,
     options: AuditTableOptions,
 ) -> Result<(), AuditError> {
     let table = config::table_name();
-    for sql in audit_table_sql(db.get_database_backend(), &table, options) {
+    for sql in audit_table_sql(db.get_database_backend(), &table, options)? {
         db.execute_unprepared(&sql)
             .await
             .map_err(|source| AuditError::Write {
@@ -83,8 +115,25 @@ pub async fn create_audit_table_with<C: ConnectionTrait>(
 
 /// The statements [`create_audit_table_with`] runs, for a migration tool of your own.
 /// On MySQL the indexes are part of `CREATE TABLE`, so options that add an index take
-/// effect when the table is created.
-pub fn audit_table_sql(backend: DbBackend, table: &str, options: AuditTableOptions) -> Vec<String> {
+/// effect when the table is created. Fails with [`AuditError::Config`] on a table name
+/// [`crate::configure`] would refuse (1 to 63 ASCII letters, digits or `_`, not starting
+/// with a digit): it is written into the SQL as it is.
+///
+/// ```
+/// use audit_core::{AuditTableOptions, schema::audit_table_sql};
+/// use sea_orm::DbBackend;
+///
+/// let sql = audit_table_sql(DbBackend::Postgres, "audit_log", AuditTableOptions::default())?;
+/// assert!(sql[0].starts_with(r#"CREATE TABLE IF NOT EXISTS "audit_log""#));
+/// assert!(audit_table_sql(DbBackend::Postgres, "x\"; DROP", Default::default()).is_err());
+/// # Ok::<(), audit_core::AuditError>(())
+/// ```
+pub fn audit_table_sql(
+    backend: DbBackend,
+    table: &str,
+    options: AuditTableOptions,
+) -> Result<Vec<String>, AuditError> {
+    config::validate_table_name("audit table", table)?;
     let mut sql = vec![create_table_sql(backend, table, options)];
     // MySQL has no `CREATE INDEX IF NOT EXISTS`: there the indexes are part of `CREATE TABLE`.
     if backend != DbBackend::MySql {
@@ -103,7 +152,7 @@ pub fn audit_table_sql(backend: DbBackend, table: &str, options: AuditTableOptio
     if options.ddl_guard && backend == DbBackend::Postgres {
         sql.push(ddl_guard_sql(table));
     }
-    sql
+    Ok(sql)
 }
 
 /// The indexes: a record's history, an actor's activity, a time range (which also finds

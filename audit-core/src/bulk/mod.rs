@@ -21,7 +21,8 @@
 //!
 //! The calls read like SeaORM's: build, then `exec(&db)` or `exec_with_returning(&db)`.
 //!
-//! ```rust
+#![cfg_attr(feature = "derive", doc = "```rust")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
 //! # use audit_core::Audited;
 //! # use sea_orm::entity::prelude::*;
 //! # use sea_orm::{ActiveValue::Set, Database, Schema};

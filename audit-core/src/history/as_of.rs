@@ -19,6 +19,7 @@ use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 /// after the record was created) are known to be unknown: [`get`](Self::get) and
 /// [`into_model`](Self::into_model) fail with [`AuditError::NotRecorded`] for them, and
 /// [`into_active_model`](Self::into_active_model) leaves them `NotSet`. No guessed value.
+#[non_exhaustive]
 pub struct Snapshot<E: EntityTrait> {
     /// The last version applied (the record's state right after it).
     pub version: u32,
@@ -155,6 +156,44 @@ fn not_recorded<E: AuditedEntity>(column: E::Column, policy: &'static str) -> Au
 /// write stamped at or before `at`. `None` before its insert and after its delete.
 /// Fails with [`AuditError::NotRecorded`] when a column is redacted or skipped; use
 /// [`snapshot_as_of`] for the columns that can be rebuilt.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let then = audit_core::as_of::<ticket::Entity>(&db, 1, opened).await?;
+/// assert_eq!(then.map(|t| t.status).as_deref(), Some("open"));
+/// let before = opened - chrono::Duration::days(1);
+/// assert_eq!(audit_core::as_of::<ticket::Entity>(&db, 1, before).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn as_of<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,
@@ -171,6 +210,46 @@ where
 }
 
 /// [`as_of`], as a [`Snapshot`] that keeps the columns the trail cannot give back apart.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// use audit_core::history::snapshot_as_of;
+///
+/// let snapshot = snapshot_as_of::<ticket::Entity>(&db, 1, chrono::Utc::now()).await?.unwrap();
+/// assert_eq!(snapshot.version, 2);
+/// assert_eq!(snapshot.get(ticket::Column::Status)?, "closed".into());
+/// assert!(snapshot.unrecorded().is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn snapshot_as_of<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,
@@ -186,6 +265,43 @@ where
 /// The record of `E` with primary key `key` right after its version `number` (see
 /// [`versions`](super::versions())); `None` when that version is a delete.
 /// [`AuditError::NotFound`] when there is no such version.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let first = audit_core::at_version::<ticket::Entity>(&db, 1, 1).await?;
+/// assert_eq!(first.map(|t| t.status).as_deref(), Some("open"));
+/// assert!(audit_core::at_version::<ticket::Entity>(&db, 1, 3).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn at_version<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,
@@ -202,6 +318,43 @@ where
 }
 
 /// [`at_version`], as a [`Snapshot`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let snapshot = audit_core::history::snapshot_at_version::<ticket::Entity>(&db, 1, 1).await?;
+/// let model = snapshot.unwrap().into_model()?;
+/// assert_eq!(model.status, "open");
+/// # Ok(())
+/// # }
+/// ```
 pub async fn snapshot_at_version<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,

@@ -12,7 +12,8 @@ use super::versions::{Version, record_versions, versions};
 use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 
 /// One column that differs between two states of a record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ColumnDiff {
     /// The column.
     pub column: String,
@@ -26,6 +27,44 @@ pub struct ColumnDiff {
 /// `from` and version `to` (see [`versions`](super::versions())), in column order. A
 /// redacted column that was written in between is listed with the redaction marker on
 /// both sides; skipped columns never appear.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let diff = audit_core::diff_versions::<ticket::Entity>(&db, 1, 1, 2).await?;
+/// assert_eq!(diff.len(), 1);
+/// assert_eq!(diff[0].column, "status");
+/// assert_eq!((diff[0].from.clone(), diff[0].to.clone()), (Some("open".into()), Some("closed".into())));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn diff_versions<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,
@@ -45,6 +84,43 @@ where
 
 /// [`diff_versions`] between the record's states at two instants (see
 /// [`as_of`](super::as_of())).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let diff = audit_core::diff_times::<ticket::Entity>(&db, 1, opened, chrono::Utc::now()).await?;
+/// assert_eq!(diff[0].column, "status");
+/// assert_eq!(diff[0].to, Some("closed".into()));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn diff_times<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,

@@ -7,7 +7,8 @@ use serde_json::Value as Json;
 use crate::{AuditError, Operation};
 
 /// One audit row: one column of one record in one write.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct AuditEntry {
     /// The row's id: increases with every write, the order of the trail.
     pub id: i64,

@@ -12,7 +12,8 @@
 //! A record's reads use the `(table_name, record_id, id)` index, so they cost the same
 //! however large the trail grows.
 //!
-//! ```rust
+#![cfg_attr(feature = "derive", doc = "```rust")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
 //! # use audit_core::Audited;
 //! # use sea_orm::entity::prelude::*;
 //! # use sea_orm::{ActiveValue::Set, Database, Schema};

@@ -22,19 +22,28 @@ pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>
 /// starts after the last row's id, so reading far into a large trail stays cheap.
 ///
 /// ```
-/// # use audit_core::Operation;
-/// # fn demo(at: chrono::DateTime<chrono::Utc>) -> audit_core::HistoryQuery {
-/// // Every update since `at` that closed a `ticket`, newest first.
-/// audit_core::all_history()
+/// use audit_core::Operation;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+/// // Every update of the last week that closed a `ticket`, newest first.
+/// let query = audit_core::all_history()
 ///     .table("ticket")
 ///     .column_named("status")
 ///     .new_value("closed")
 ///     .operation(Operation::Update)
-///     .since(at)
-///     .newest_first()
+///     .since(week_ago)
+///     .newest_first();
+/// assert!(query.fetch(&db).await?.is_empty());
+/// let page = query.page(&db, 50).await?;
+/// assert!(page.entries.is_empty() && page.next.is_none());
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[must_use = "a query does nothing until `fetch` or `page` is awaited"]
 pub struct HistoryQuery {
     table: Option<String>,
     /// The record's key text, and the texts earlier versions wrote for the same key.
@@ -55,6 +64,43 @@ pub struct HistoryQuery {
 
 /// The history of one record of `E`, by primary key (a tuple for a composite key); the
 /// key is taken like SeaORM's `find_by_id` takes it (`history::<E>("id")` for a `String` key).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let entries = audit_core::history::<ticket::Entity>(1).fetch(&db).await?;
+/// let changes: Vec<_> = entries.iter().map(|e| (e.operation.as_str(), e.column.as_str())).collect();
+/// assert_eq!(changes, [("insert", "id"), ("insert", "status"), ("update", "status")]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn history<E: AuditedEntity>(key: impl Into<KeyOf<E>>) -> HistoryQuery {
     record_history::<E>(&key.into().into_value_tuple())
 }
@@ -67,7 +113,7 @@ pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery
     }
 }
 
-/// The history of every record of `E`.
+/// The history of every record of `E` (example in the [module docs](crate::history)).
 pub fn table_history<E: AuditedEntity>() -> HistoryQuery {
     all_history().table(E::audit_table())
 }
@@ -78,7 +124,8 @@ pub fn all_history() -> HistoryQuery {
 }
 
 /// One page of a [`HistoryQuery`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Page {
     /// The rows of this page, in the query's order.
     pub entries: Vec<AuditEntry>,

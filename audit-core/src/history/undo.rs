@@ -18,6 +18,7 @@ use crate::{AuditError, AuditedEntity, ColumnPolicy, Operation, record_id};
 
 /// What an undo does when a later write changed a column it would write back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OnConflict {
     /// Refuse with [`AuditError::Conflict`] (the default).
     #[default]
@@ -39,6 +40,48 @@ pub enum OnConflict {
 /// with [`AuditError::NotRecorded`] when a value to write back is redacted or skipped;
 /// with [`AuditError::NotFound`] when the changeset is not in the record's history or
 /// the record to change no longer exists.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// use audit_core::OnConflict;
+///
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// let closing = &versions[1].changeset_id;
+/// let reopened = audit_core::revert::<ticket::Entity>(&db, 1, closing, OnConflict::Refuse).await?;
+/// assert_eq!(reopened.map(|t| t.status).as_deref(), Some("open"));
+/// // The undo is a write of its own, in the trail:
+/// assert_eq!(audit_core::versions::<ticket::Entity>(&db, 1).await?.len(), 3);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn revert<E>(
     db: &impl TransactionTrait,
     key: impl Into<KeyOf<E>>,
@@ -63,6 +106,45 @@ where
 /// when it was deleted, through the audited write path. Fails with
 /// [`AuditError::NotRecorded`] when a column is redacted or skipped (use
 /// [`restore_with`]), [`AuditError::NotFound`] when the record's last write is not a delete.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let ticket = ticket::Entity::find_by_id(1).one(&db).await?.unwrap();
+/// ticket.delete(&db).await?;
+/// let back = audit_core::restore::<ticket::Entity>(&db, 1).await?;
+/// assert_eq!(back.status, "closed");
+/// assert!(audit_core::restore::<ticket::Entity>(&db, 1).await.is_err()); // not deleted now
+/// # Ok(())
+/// # }
+/// ```
 pub async fn restore<E>(
     db: &impl TransactionTrait,
     key: impl Into<KeyOf<E>>,
@@ -76,7 +158,8 @@ where
 }
 
 /// [`restore`], taking the columns the trail cannot give back (redacted, skipped) from
-/// `fill`; every such column must be set in `fill`.
+/// `fill`; every such column must be set in `fill` (e.g. a new password hash for a
+/// `#[audit(redact)]` column). Otherwise as [`restore`], which has an example.
 pub async fn restore_with<E>(
     db: &impl TransactionTrait,
     key: impl Into<KeyOf<E>>,

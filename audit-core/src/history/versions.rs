@@ -11,7 +11,8 @@ use super::query::{KeyOf, record_history};
 use crate::{AuditError, AuditedEntity, Operation};
 
 /// One write of one record: version `number` of it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Version {
     /// 1 for the record's first recorded write, then 2, 3, ...
     pub number: u32,
@@ -30,7 +31,8 @@ pub struct Version {
 }
 
 /// One column's change in a [`Version`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Change {
     /// The column.
     pub column: String,
@@ -42,6 +44,44 @@ pub struct Change {
 
 /// Every version of the record of `E` with primary key `key`, oldest first. Empty when
 /// the trail holds nothing for it.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// # let t = ticket::ActiveModel { status: Set("open".into()), ..Default::default() }.insert(&db).await?;
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let opened = chrono::Utc::now();
+/// # std::thread::sleep(std::time::Duration::from_millis(2));
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("closed".into());
+/// # am.update(&db).await?;
+/// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// assert_eq!(versions.len(), 2);
+/// assert_eq!((versions[1].number, versions[1].operation), (2, audit_core::Operation::Update));
+/// assert_eq!(versions[1].changes[0].new_value, Some(serde_json::json!("closed")));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn versions<E>(
     db: &impl ConnectionTrait,
     key: impl Into<KeyOf<E>>,

@@ -48,6 +48,7 @@ pub(crate) fn in_writer() -> bool {
 ///     .batch_size(500);
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "an access log does nothing until passed to `QueryLoggerBuilder::access_log`"]
 pub struct AccessLog {
     table: String,
     sensitive: Vec<String>,
@@ -226,6 +227,7 @@ fn table_sql(backend: DbBackend, table: &str) -> Vec<String> {
 
 /// What the access log has done since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccessLogStats {
     /// Rows written to the access-log table.
     pub written: u64,

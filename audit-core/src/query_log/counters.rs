@@ -59,6 +59,7 @@ impl Counters {
 
 /// The counters of one statement kind (or of all, from [`QueryCounters::total`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KindCounters {
     /// Statements run.
     pub statements: u64,
@@ -72,6 +73,7 @@ pub struct KindCounters {
 
 /// A snapshot of a [`QueryLogger`](super::QueryLogger)'s counters since it was attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueryCounters {
     kinds: [KindCounters; 5],
     /// Statements at or over the slow-query threshold.

@@ -125,6 +125,7 @@ impl QueryLogger {
 
 /// Options of a [`QueryLogger`]; [`QueryLoggerBuilder::attach`] installs it.
 #[derive(Clone, Debug)]
+#[must_use = "a logger does nothing until `attach`ed"]
 pub struct QueryLoggerBuilder {
     level: Level,
     log_params: bool,

@@ -11,6 +11,7 @@ use super::tokens::{Token, first_token, tokenize};
 /// What a statement does, read off its verb (the main statement's, after `WITH`; for several
 /// statements in one string, the first that writes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum QueryKind {
     /// `SELECT`.
     Select,

@@ -68,17 +68,55 @@ pub const FLUSH_AT_ROWS: usize = 10_000;
 /// It commits when the closure returns `Ok` and the transaction is sure of its trail (see
 /// the [module docs](self)), and rolls back otherwise.
 ///
-/// ```
-/// # use sea_orm::{DatabaseConnection, DbErr, TransactionError};
-/// # async fn demo(db: &DatabaseConnection) -> Result<(), TransactionError<DbErr>> {
-/// audit_core::transaction(db, |txn| {
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm::{ActiveValue::Set, Database, Schema};
+/// # mod ticket {
+/// #     use super::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #     #[sea_orm(table_name = "ticket")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)]
+/// #         pub id: i32,
+/// #         pub status: String,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+/// # audit_core::create_audit_table(&db).await?;
+/// use sea_orm::TransactionError;
+///
+/// audit_core::transaction(&db, |txn| {
 ///     Box::pin(async move {
-///         // e.g. `account.update(txn).await?;` for many accounts: one audit INSERT at commit.
-///         let _ = txn;
-///         Ok::<_, DbErr>(())
+///         for status in ["open", "triaged", "closed"] {
+///             ticket::ActiveModel { status: Set(status.into()), ..Default::default() }
+///                 .insert(txn)
+///                 .await?;
+///         }
+///         Ok::<_, DbErr>(()) // commits: the 6 audit rows go in one INSERT just before
 ///     })
 /// })
-/// .await
+/// .await?;
+/// assert_eq!(audit_core::table_history::<ticket::Entity>().fetch(&db).await?.len(), 6);
+///
+/// let failed = audit_core::transaction(&db, |txn| {
+///     Box::pin(async move {
+///         ticket::ActiveModel { status: Set("lost".into()), ..Default::default() }
+///             .insert(txn)
+///             .await?;
+///         Err::<(), _>(DbErr::Custom("changed my mind".into())) // rolls back, rows and all
+///     })
+/// })
+/// .await;
+/// assert!(matches!(failed, Err(TransactionError::Transaction(_))));
+/// assert_eq!(audit_core::table_history::<ticket::Entity>().fetch(&db).await?.len(), 6);
+/// # Ok(())
 /// # }
 /// ```
 pub async fn transaction<C, F, T, E>(db: &C, callback: F) -> Result<T, TransactionError<E>>
@@ -97,6 +135,24 @@ where
 /// [`transaction`] begun with `options`: an isolation level, an access mode, or SQLite's
 /// `IMMEDIATE` mode, which takes the write lock up front (concurrent SQLite writers then
 /// wait for each other instead of failing to upgrade a read).
+///
+/// ```
+/// use sea_orm::{DbErr, SqliteTransactionMode, TransactionOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// let options = TransactionOptions {
+///     sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+///     ..Default::default()
+/// };
+/// let answer = audit_core::transaction_with_options(&db, options, |_txn| {
+///     Box::pin(async move { Ok::<_, DbErr>(42) })
+/// })
+/// .await?;
+/// assert_eq!(answer, 42);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn transaction_with_options<C, F, T, E>(
     db: &C,
     options: TransactionOptions,
@@ -174,7 +230,53 @@ struct Shared {
 const OLD_ROW_MARKER: &str = "__audit_old_row";
 
 impl AuditTransaction {
-    /// Writes the buffered audit rows now, through this transaction.
+    /// Writes the buffered audit rows now, through this transaction. Statements that name
+    /// the audit table flush by themselves; call this before reading a view over it.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # use audit_core::Audited;
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// # mod ticket {
+    /// #     use super::*;
+    /// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    /// #     #[sea_orm(table_name = "ticket")]
+    /// #     pub struct Model {
+    /// #         #[sea_orm(primary_key)]
+    /// #         pub id: i32,
+    /// #         pub status: String,
+    /// #     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(ticket::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    ///
+    /// db.execute_unprepared("CREATE VIEW trail AS SELECT * FROM audit_log").await?;
+    /// let count = Statement::from_string(DbBackend::Sqlite, "SELECT COUNT(*) AS n FROM trail");
+    /// let (before, after) = audit_core::transaction(&db, |txn| {
+    ///     let count = count.clone();
+    ///     Box::pin(async move {
+    ///         ticket::ActiveModel { status: Set("open".into()), ..Default::default() }
+    ///             .insert(txn)
+    ///             .await?;
+    ///         let n = |row: Option<sea_orm::QueryResult>| row.map(|r| r.try_get::<i64>("", "n"));
+    ///         let before = n(txn.query_one_raw(count.clone()).await?).transpose()?;
+    ///         txn.flush().await?;
+    ///         let after = n(txn.query_one_raw(count).await?).transpose()?;
+    ///         Ok::<_, DbErr>((before, after))
+    ///     })
+    /// })
+    /// .await?;
+    /// assert_eq!((before, after), (Some(0), Some(2))); // the view did not name `audit_log`
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn flush(&self) -> Result<(), DbErr> {
         self.shared.flush(&self.inner).await
     }

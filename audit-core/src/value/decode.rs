@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use sea_orm::sea_query::{ArrayType, ColumnType, Enum, OptionEnum, Value, ValueType};
 use serde_json::Value as Json;
 
-use crate::AuditError;
+use crate::{AuditError, DecodeError};
 
 /// Decodes typed JSON back into the value of a column of Rust type `T` (the form
 /// [`encode`](super::encode) wrote, or the form an earlier version wrote).
@@ -22,7 +22,11 @@ use crate::AuditError;
 /// assert_eq!(decode::<chrono::NaiveDate>(&json!("2024-02-29")), Ok(Value::from(day)));
 /// assert!(decode::<i8>(&json!(300)).is_err());
 /// ```
-pub fn decode<T: ValueType>(json: &Json) -> Result<Value, String> {
+pub fn decode<T: ValueType>(json: &Json) -> Result<Value, DecodeError> {
+    decode_reason::<T>(json).map_err(DecodeError::new)
+}
+
+fn decode_reason<T: ValueType>(json: &Json) -> Result<Value, String> {
     let kind = T::array_type();
     let array = is_array(&T::column_type());
     let null = if array {
@@ -58,7 +62,7 @@ pub fn decode_column<T: ValueType>(
     column: &str,
     json: &Json,
 ) -> Result<Value, AuditError> {
-    decode::<T>(json).map_err(|reason| AuditError::Decode {
+    decode_reason::<T>(json).map_err(|reason| AuditError::Decode {
         table: table.to_owned(),
         column: column.to_owned(),
         reason,
