@@ -57,7 +57,10 @@ pub async fn install_all<C: ConnectionTrait>(
             capture,
             Statement::from_sql_and_values(
                 backend,
-                format!("DELETE FROM {meta} WHERE table_name = {}", param(backend, 1)),
+                format!(
+                    "DELETE FROM {meta} WHERE table_name = {}",
+                    param(backend, 1)
+                ),
                 [text(&capture.table)],
             ),
         )
@@ -223,7 +226,9 @@ fn spec_difference(table: &str, stored: &str, current: &[String]) -> Option<Stri
     for (fact, value) in &new_facts {
         let installed = old_facts.get(fact).map_or("nothing", String::as_str);
         if installed != value {
-            return Some(format!("its {fact} is `{installed}`, the entity's is `{value}`"));
+            return Some(format!(
+                "its {fact} is `{installed}`, the entity's is `{value}`"
+            ));
         }
     }
     for (name, what) in &new_columns {
@@ -243,12 +248,15 @@ fn spec_difference(table: &str, stored: &str, current: &[String]) -> Option<Stri
             Some(_) => {}
         }
     }
-    old_columns.keys().find(|name| !new_columns.contains_key(*name)).map(|name| {
-        format!(
-            "column `{table}.{name}` is captured but is no longer an audited column of the \
+    old_columns
+        .keys()
+        .find(|name| !new_columns.contains_key(*name))
+        .map(|name| {
+            format!(
+                "column `{table}.{name}` is captured but is no longer an audited column of the \
              entity (removed, renamed or now skipped)"
-        )
-    })
+            )
+        })
 }
 
 async fn run<C: ConnectionTrait>(
@@ -306,7 +314,12 @@ mod tests {
     #[test]
     fn a_difference_names_the_column() {
         let installed = "version 1\nkey id\ncolumn id integer record\ncolumn note text record";
-        let same = spec(&["version 1", "key id", "column id integer record", "column note text record"]);
+        let same = spec(&[
+            "version 1",
+            "key id",
+            "column id integer record",
+            "column note text record",
+        ]);
         assert_eq!(spec_difference("t", installed, &same), None);
         let added = spec(&[
             "version 1",
@@ -317,13 +330,27 @@ mod tests {
         ]);
         let err = spec_difference("t", installed, &added).unwrap();
         assert!(err.contains("`t.email` is not captured"), "{err}");
-        let redacted = spec(&["version 1", "key id", "column id integer record", "column note text redact"]);
+        let redacted = spec(&[
+            "version 1",
+            "key id",
+            "column id integer record",
+            "column note text redact",
+        ]);
         let err = spec_difference("t", installed, &redacted).unwrap();
         assert!(err.contains("`t.note`") && err.contains("redact"), "{err}");
         let removed = spec(&["version 1", "key id", "column id integer record"]);
         let err = spec_difference("t", installed, &removed).unwrap();
         assert!(err.contains("`t.note` is captured but"), "{err}");
-        let newer = spec(&["version 2", "key id", "column id integer record", "column note text record"]);
-        assert!(spec_difference("t", installed, &newer).unwrap().contains("version"));
+        let newer = spec(&[
+            "version 2",
+            "key id",
+            "column id integer record",
+            "column note text record",
+        ]);
+        assert!(
+            spec_difference("t", installed, &newer)
+                .unwrap()
+                .contains("version")
+        );
     }
 }

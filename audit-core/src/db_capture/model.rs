@@ -192,7 +192,11 @@ impl Capture {
             format!("audit_table {}", self.audit_table),
             format!(
                 "key {}",
-                self.key.iter().map(|c| c.name).collect::<Vec<_>>().join(",")
+                self.key
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         ];
         lines.extend(self.columns.iter().map(|c| {

@@ -58,13 +58,24 @@ fn body(capture: &Capture, op: &str) -> String {
     let side = if op == "delete" { "OLD" } else { "NEW" };
     let rows = match op {
         "insert" => branches(&capture.columns, |c| {
-            ("NULL".into(), shown(c, &encode(c.kind, &col("NEW", c))), None)
+            (
+                "NULL".into(),
+                shown(c, &encode(c.kind, &col("NEW", c))),
+                None,
+            )
         }),
         "delete" => branches(&capture.columns, |c| {
-            (shown(c, &encode(c.kind, &col("OLD", c))), "NULL".into(), None)
+            (
+                shown(c, &encode(c.kind, &col("OLD", c))),
+                "NULL".into(),
+                None,
+            )
         }),
         _ => branches(&capture.columns, |c| {
-            let (old, new) = (encode(c.kind, &col("OLD", c)), encode(c.kind, &col("NEW", c)));
+            let (old, new) = (
+                encode(c.kind, &col("OLD", c)),
+                encode(c.kind, &col("NEW", c)),
+            );
             let changed = format!("NOT (BINARY {old} <=> BINARY {new})");
             (shown(c, &old), shown(c, &new), Some(changed))
         }),
@@ -73,7 +84,13 @@ fn body(capture: &Capture, op: &str) -> String {
         let changed: Vec<String> = capture
             .key
             .iter()
-            .map(|k| format!("NOT (BINARY {} <=> BINARY {})", col("NEW", k), col("OLD", k)))
+            .map(|k| {
+                format!(
+                    "NOT (BINARY {} <=> BINARY {})",
+                    col("NEW", k),
+                    col("OLD", k)
+                )
+            })
             .collect();
         format!(
             "IF {} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit: an UPDATE of `{}` \
@@ -88,14 +105,16 @@ fn body(capture: &Capture, op: &str) -> String {
         "DECLARE _audit_at DATETIME(6);\n\
          DECLARE _audit_h CHAR(12);\n\
          DECLARE _audit_r CHAR(32);\n\
+         DECLARE _audit_cs CHAR(36);\n\
          {key_check}\
          SET _audit_at = UTC_TIMESTAMP(6);\n\
          SET _audit_h = LPAD(LOWER(HEX(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', _audit_at) DIV 1000)), 12, '0');\n\
          SET _audit_r = MD5(RAND());\n\
-         INSERT INTO {audit} ({COLUMNS})\n\
-         SELECT CONCAT(SUBSTR(_audit_h, 1, 8), '-', SUBSTR(_audit_h, 9, 4), '-7', \
+         SET _audit_cs = CONCAT(SUBSTR(_audit_h, 1, 8), '-', SUBSTR(_audit_h, 9, 4), '-7', \
          SUBSTR(_audit_r, 1, 3), '-', SUBSTR('89ab', FLOOR(RAND() * 4) + 1, 1), \
-         SUBSTR(_audit_r, 4, 3), '-', SUBSTR(_audit_r, 20, 12)), {label}, {rid}, '{op}', \
+         SUBSTR(_audit_r, 4, 3), '-', SUBSTR(_audit_r, 20, 12));\n\
+         INSERT INTO {audit} ({COLUMNS})\n\
+         SELECT _audit_cs, {label}, {rid}, '{op}', \
          c.n, c.o, c.v, @audit_actor, _audit_at, \
          CASE WHEN @audit_scope IS NULL THEN JSON_OBJECT('db_user', CURRENT_USER()) \
          ELSE @audit_context END\n\
@@ -116,7 +135,11 @@ fn branches(
         .enumerate()
         .map(|(i, c)| {
             let (old, new, changed) = row(c);
-            let names = if i == 0 { (" AS n", " AS o", " AS v") } else { ("", "", "") };
+            let names = if i == 0 {
+                (" AS n", " AS o", " AS v")
+            } else {
+                ("", "", "")
+            };
             let filter = changed.map_or(String::new(), |w| format!(" FROM DUAL WHERE {w}"));
             format!(
                 "SELECT {}{}, {old}{}, {new}{}{filter}",
@@ -161,7 +184,9 @@ pub(crate) fn encode(kind: Kind, x: &str) -> String {
     );
     let value = match kind {
         Kind::Bool => format!("IF({x}, 'true', 'false')"),
-        Kind::Integer | Kind::Float => format!("CAST({x} AS CHAR)"),
+        Kind::Integer => format!("CAST({x} AS CHAR)"),
+        // A `FLOAT` prints 6 digits; as a double, every digit it holds.
+        Kind::Float => format!("CAST(CAST({x} AS DOUBLE) AS CHAR)"),
         Kind::Text | Kind::Array => format!("JSON_QUOTE({x})"),
         Kind::Decimal => format!("JSON_QUOTE(CAST({x} AS CHAR))"),
         Kind::Bytes => format!("CONCAT('\"', LOWER(HEX({x})), '\"')"),

@@ -11,13 +11,21 @@ pub(crate) fn install_sql(capture: &Capture) -> Vec<String> {
     let table = q(&capture.table);
     let mut sql = Vec::new();
     let ops = [
-        ("insert", "AFTER INSERT", "REFERENCING NEW TABLE AS audit_new "),
+        (
+            "insert",
+            "AFTER INSERT",
+            "REFERENCING NEW TABLE AS audit_new ",
+        ),
         (
             "update",
             "AFTER UPDATE",
             "REFERENCING OLD TABLE AS audit_old NEW TABLE AS audit_new ",
         ),
-        ("delete", "AFTER DELETE", "REFERENCING OLD TABLE AS audit_old "),
+        (
+            "delete",
+            "AFTER DELETE",
+            "REFERENCING OLD TABLE AS audit_old ",
+        ),
         ("truncate", "BEFORE TRUNCATE", ""),
     ];
     for (op, event, referencing) in ops {
@@ -73,25 +81,32 @@ fn function_body(capture: &Capture, op: &str) -> String {
     let (source, rows) = match op {
         "insert" => (
             "audit_new n".to_owned(),
-            values(&capture.columns, |c| ("NULL".into(), shown(c, &encode(c.kind, &col("n", c))))),
+            values(&capture.columns, |c| {
+                ("NULL".into(), shown(c, &encode(c.kind, &col("n", c))))
+            }),
         ),
         "delete" => (
             "audit_old o".to_owned(),
-            values(&capture.columns, |c| (shown(c, &encode(c.kind, &col("o", c))), "NULL".into())),
+            values(&capture.columns, |c| {
+                (shown(c, &encode(c.kind, &col("o", c))), "NULL".into())
+            }),
         ),
         "truncate" => (
             format!("{} o", q(&capture.table)),
-            values(&capture.columns, |c| (shown(c, &encode(c.kind, &col("o", c))), "NULL".into())),
+            values(&capture.columns, |c| {
+                (shown(c, &encode(c.kind, &col("o", c))), "NULL".into())
+            }),
         ),
         _ => (
-            format!(
-                "audit_old o JOIN audit_new n ON {}",
-                key_join(capture)
-            ),
+            format!("audit_old o JOIN audit_new n ON {}", key_join(capture)),
             changed_columns(&capture.columns),
         ),
     };
-    let key_side = if matches!(op, "insert" | "update") { "n" } else { "o" };
+    let key_side = if matches!(op, "insert" | "update") {
+        "n"
+    } else {
+        "o"
+    };
     let operation = if op == "truncate" { "delete" } else { op };
     let key_check = if op == "update" {
         format!(

@@ -84,11 +84,15 @@ fn body(capture: &Capture, op: &str) -> String {
     let side = if op == "delete" { "OLD" } else { "NEW" };
     let (rows, filter) = match op {
         "insert" => (
-            values(&capture.columns, |c| ("NULL".into(), shown(c, &encode(c.kind, &col("NEW", c))))),
+            values(&capture.columns, |c| {
+                ("NULL".into(), shown(c, &encode(c.kind, &col("NEW", c))))
+            }),
             "",
         ),
         "delete" => (
-            values(&capture.columns, |c| (shown(c, &encode(c.kind, &col("OLD", c))), "NULL".into())),
+            values(&capture.columns, |c| {
+                (shown(c, &encode(c.kind, &col("OLD", c))), "NULL".into())
+            }),
             "",
         ),
         _ => (changed_values(&capture.columns), " WHERE c.column4"),
@@ -139,7 +143,10 @@ fn changed_values(columns: &[Column]) -> String {
     let rows: Vec<String> = columns
         .iter()
         .map(|c| {
-            let (old, new) = (encode(c.kind, &col("OLD", c)), encode(c.kind, &col("NEW", c)));
+            let (old, new) = (
+                encode(c.kind, &col("OLD", c)),
+                encode(c.kind, &col("NEW", c)),
+            );
             format!(
                 "({}, {}, {}, {old} IS NOT {new})",
                 literal(c.name),
@@ -178,16 +185,33 @@ fn shown(column: &Column, encoded: &str) -> String {
 /// for the values sqlx-sqlite stores.
 pub(crate) fn encode(kind: Kind, x: &str) -> String {
     match kind {
-        Kind::Bool => format!("CASE WHEN {x} IS NULL THEN 'null' WHEN {x} THEN 'true' ELSE 'false' END"),
+        Kind::Bool => {
+            format!("CASE WHEN {x} IS NULL THEN 'null' WHEN {x} THEN 'true' ELSE 'false' END")
+        }
         Kind::Integer | Kind::Text | Kind::Date | Kind::Time | Kind::Array => {
             format!("json_quote({x})")
         }
-        Kind::Float => format!(
-            "CASE WHEN {x} = 9e999 THEN '\"inf\"' WHEN {x} = -9e999 THEN '\"-inf\"' \
-             ELSE json_quote({x}) END"
-        ),
+        // The shortest of 15, 16 or 17 digits that reads back as the same double.
+        Kind::Float => {
+            // Without `!` SQLite prints at most 16 digits.
+            let g = |digits: u32| {
+                let bang = if digits > 16 { "!" } else { "" };
+                format!("printf('%{bang}.{digits}g', {x})")
+            };
+            format!(
+                "CASE WHEN {x} = 9e999 THEN '\"inf\"' WHEN {x} = -9e999 THEN '\"-inf\"' \
+                 WHEN typeof({x}) <> 'real' THEN json_quote({x}) \
+                 WHEN CAST({g15} AS REAL) = {x} THEN {g15} \
+                 WHEN CAST({g16} AS REAL) = {x} THEN {g16} ELSE {g17} END",
+                g15 = g(15),
+                g16 = g(16),
+                g17 = g(17)
+            )
+        }
         Kind::Decimal => format!("json_quote(CAST({x} AS TEXT))"),
-        Kind::Bytes => format!("CASE WHEN {x} IS NULL THEN 'null' ELSE '\"' || lower(hex({x})) || '\"' END"),
+        Kind::Bytes => {
+            format!("CASE WHEN {x} IS NULL THEN 'null' ELSE '\"' || lower(hex({x})) || '\"' END")
+        }
         Kind::Json => format!("COALESCE(json({x}), 'null')"),
         Kind::Uuid => {
             let h = format!("lower(hex({x}))");
