@@ -11,12 +11,13 @@
 //! | triggers | per statement, transition tables, one `INSERT ... SELECT` | per row | per row |
 //! | changeset | one per statement and table | one per row | one per row |
 //! | `changed_at` | `clock_timestamp()` at the statement's end (µs) | the statement's `'now'` (ms) | `UTC_TIMESTAMP(6)` of the statement |
-//! | scope | `set_config('audit.*', .., true)` | a one-row table in `main` | session variables |
+//! | scope | `set_config('audit.*', .., true)` | a one-row table in `main` | a row per connection (`CONNECTION_ID()`) |
 //! | not captured | - | `INSERT OR REPLACE` deletes unless `PRAGMA recursive_triggers = ON` | foreign-key cascades (MySQL fires no triggers for them) |
 //!
 //! The actor and context of a transaction reach the triggers through
 //! [`scope_statements`], run when the transaction starts, and [`clear_scope_statements`],
-//! run before it commits (SQLite) or once it ended (MySQL). A write outside any scope
+//! run last before it commits. On every backend the scope is part of the transaction, so
+//! a rollback or a dropped transaction takes it away too. A write outside any scope
 //! records a NULL actor and `{"db_user": ...}` (the database user; `null` on SQLite) as
 //! its context.
 //!

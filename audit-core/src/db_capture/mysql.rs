@@ -1,26 +1,47 @@
-//! MariaDB/MySQL: row triggers. The scope of the current transaction is in session
-//! variables (`@audit_scope`, `@audit_actor`, `@audit_context`), set when the transaction
-//! starts and cleared when it ends, so a pooled connection never carries one
-//! transaction's actor into the next. MySQL does not fire triggers for changes made by
-//! foreign-key cascades: those changes have no trail.
+//! MariaDB/MySQL: row triggers. The scope of the current transaction is a row of a small
+//! InnoDB table keyed by `CONNECTION_ID()`, written when the transaction starts and
+//! deleted before it commits. Being a row of the transaction, it also goes with a
+//! rollback, a dropped transaction or a lost connection, so a pooled connection never
+//! carries one transaction's actor into the next (session variables would outlive it).
+//! MySQL does not fire triggers for changes made by foreign-key cascades: those changes
+//! have no trail.
 
 use super::model::{Capture, Column, Kind};
 use super::{COLUMNS, trigger_name};
 use crate::{ColumnPolicy, REDACTED};
 
-/// Sets the scope of the transaction that is starting.
-pub(crate) fn scope_sql() -> &'static str {
-    "SET @audit_scope = 1, @audit_actor = ?, @audit_context = ?"
+/// The table holding each connection's current scope.
+pub(crate) fn scope_table(audit_table: &str) -> String {
+    format!("{audit_table}_scope")
 }
 
-/// Clears it, once the transaction has ended.
-pub(crate) fn clear_sql() -> &'static str {
-    "SET @audit_scope = NULL, @audit_actor = NULL, @audit_context = NULL"
+fn scope_table_sql(audit_table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (conn BIGINT UNSIGNED NOT NULL PRIMARY KEY, \
+         actor VARCHAR(255) NULL, context LONGTEXT NULL) ENGINE=InnoDB",
+        q(&scope_table(audit_table))
+    )
+}
+
+/// Sets the scope of the transaction that is starting.
+pub(crate) fn scope_sql(audit_table: &str) -> String {
+    format!(
+        "REPLACE INTO {} (conn, actor, context) VALUES (CONNECTION_ID(), ?, ?)",
+        q(&scope_table(audit_table))
+    )
+}
+
+/// Clears it, before the commit.
+pub(crate) fn clear_sql(audit_table: &str) -> String {
+    format!(
+        "DELETE FROM {} WHERE conn = CONNECTION_ID()",
+        q(&scope_table(audit_table))
+    )
 }
 
 /// The statements that (re)install the capture of `capture`.
 pub(crate) fn install_sql(capture: &Capture) -> Vec<String> {
-    let mut sql = Vec::new();
+    let mut sql = vec![scope_table_sql(&capture.audit_table)];
     for op in ["insert", "update", "delete"] {
         let name = q(&trigger_name(capture, op));
         sql.push(format!("DROP TRIGGER IF EXISTS {name}"));
@@ -106,6 +127,9 @@ fn body(capture: &Capture, op: &str) -> String {
          DECLARE _audit_h CHAR(12);\n\
          DECLARE _audit_r CHAR(32);\n\
          DECLARE _audit_cs CHAR(36);\n\
+         DECLARE _audit_scoped INT;\n\
+         DECLARE _audit_actor VARCHAR(255);\n\
+         DECLARE _audit_ctx LONGTEXT;\n\
          {key_check}\
          SET _audit_at = UTC_TIMESTAMP(6);\n\
          SET _audit_h = LPAD(LOWER(HEX(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', _audit_at) DIV 1000)), 12, '0');\n\
@@ -113,13 +137,15 @@ fn body(capture: &Capture, op: &str) -> String {
          SET _audit_cs = CONCAT(SUBSTR(_audit_h, 1, 8), '-', SUBSTR(_audit_h, 9, 4), '-7', \
          SUBSTR(_audit_r, 1, 3), '-', SUBSTR('89ab', FLOOR(RAND() * 4) + 1, 1), \
          SUBSTR(_audit_r, 4, 3), '-', SUBSTR(_audit_r, 20, 12));\n\
+         SELECT COUNT(*), MAX(actor), MAX(context) INTO _audit_scoped, _audit_actor, _audit_ctx \
+         FROM {scope} WHERE conn = CONNECTION_ID();\n\
+         IF _audit_scoped = 0 THEN SET _audit_ctx = JSON_OBJECT('db_user', CURRENT_USER()); END IF;\n\
          INSERT INTO {audit} ({COLUMNS})\n\
          SELECT _audit_cs, {label}, {rid}, '{op}', \
-         c.n, c.o, c.v, @audit_actor, _audit_at, \
-         CASE WHEN @audit_scope IS NULL THEN JSON_OBJECT('db_user', CURRENT_USER()) \
-         ELSE @audit_context END\n\
+         c.n, c.o, c.v, _audit_actor, _audit_at, _audit_ctx\n\
          FROM ({rows}) AS c;",
         audit = q(&capture.audit_table),
+        scope = q(&scope_table(&capture.audit_table)),
         label = literal(capture.label),
         rid = record_id(capture, side),
     )

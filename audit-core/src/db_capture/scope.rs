@@ -7,10 +7,11 @@ use crate::{AuditContext, config};
 
 /// The statements that hand `context` to the triggers, to run first in a transaction.
 ///
-/// PostgreSQL keeps it until the transaction ends (`set_config(.., true)`); SQLite and
-/// MySQL keep it until [`clear_scope_statements`] runs, which must happen before the
-/// commit on SQLite (the scope row would otherwise be committed) and after the commit or
-/// rollback on MySQL (session variables outlive the transaction on a pooled connection).
+/// PostgreSQL keeps it until the transaction ends (`set_config(.., true)`). SQLite and
+/// MySQL keep it in a row of the transaction (a table in `main` on SQLite, a table keyed
+/// by `CONNECTION_ID()` on MySQL), which a rollback removes; before a commit run
+/// [`clear_scope_statements`], or the row would be committed with it. The tables are
+/// created by [`super::install`].
 ///
 /// ```
 /// use audit_core::{AuditContext, db_capture};
@@ -35,7 +36,7 @@ pub fn scope_statements(backend: DbBackend, context: &AuditContext) -> Vec<State
         ),
         DbBackend::MySql => Statement::from_sql_and_values(
             backend,
-            mysql::scope_sql(),
+            mysql::scope_sql(&config::table_name()),
             [Value::String(actor), Value::String(json)],
         ),
         _ => Statement::from_sql_and_values(
@@ -47,7 +48,8 @@ pub fn scope_statements(backend: DbBackend, context: &AuditContext) -> Vec<State
     vec![statement]
 }
 
-/// The statements that end the scope [`scope_statements`] began (none on PostgreSQL).
+/// The statements that end the scope [`scope_statements`] began, to run last before the
+/// commit (none on PostgreSQL).
 ///
 /// ```
 /// use audit_core::db_capture;
@@ -59,7 +61,10 @@ pub fn scope_statements(backend: DbBackend, context: &AuditContext) -> Vec<State
 pub fn clear_scope_statements(backend: DbBackend) -> Vec<Statement> {
     match backend {
         DbBackend::Postgres => Vec::new(),
-        DbBackend::MySql => vec![Statement::from_string(backend, mysql::clear_sql())],
+        DbBackend::MySql => vec![Statement::from_string(
+            backend,
+            mysql::clear_sql(&config::table_name()),
+        )],
         _ => vec![Statement::from_string(
             backend,
             sqlite::clear_sql(&config::table_name()),
