@@ -12,7 +12,11 @@
 //! timing slices per mode (20), `--reads` history reads of W5/W6 (1000), `--history-rows`
 //! audit rows W6 needs (1,000,000), `--bulk-rows` rows of the bulk `update_many`
 //! measurement (10,000; 0 skips it); for profiling, `--slow-ms` prints statements slower
-//! than that and `--only W1,W4,bulk` runs only those parts (W5 and W6 go together).
+//! than that and `--only W1,W4,B1` runs only those parts (W5 and W6 go together);
+//! `--capture hooks|database` chooses who writes the trail (default `hooks`, the library's
+//! default): under `database` the triggers of `audit_core::db_capture` write it (installed
+//! for audited slices, removed for plain ones, untimed), the hooks are off in both modes,
+//! and every audited transaction hands its scope (an actor) to the database first.
 //!
 //! Both modes run the same code: the same entity, hooks and statements for the change, and
 //! every transaction an `audit_core::transaction` (audit rows buffered and written at
@@ -30,7 +34,7 @@ use audit_core::bulk;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{DatabaseConnection, DbBackend, ExprTrait, Statement};
+use sea_orm::{DatabaseConnection, DbBackend, ExprTrait, Statement, TransactionTrait};
 use seaorm_audit::{Backend, FreshDb};
 use serde_json::json;
 
@@ -49,6 +53,14 @@ struct Args {
     bulk_rows: usize,
     slow_ms: Option<u64>,
     only: Option<String>,
+    capture: Capture,
+}
+
+/// Who writes the trail in audited mode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    Hooks,
+    Database,
 }
 
 impl Args {
@@ -62,6 +74,7 @@ impl Args {
             bulk_rows: 10_000,
             slow_ms: None,
             only: None,
+            capture: Capture::Hooks,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -75,6 +88,17 @@ impl Args {
                 "--bulk-rows" => args.bulk_rows = value()?.parse()?,
                 "--slow-ms" => args.slow_ms = Some(value()?.parse()?),
                 "--only" => args.only = Some(value()?),
+                "--capture" => {
+                    args.capture = match value()?.as_str() {
+                        "hooks" => Capture::Hooks,
+                        "database" => Capture::Database,
+                        other => {
+                            return Err(
+                                format!("`--capture {other}`: expected hooks or database").into()
+                            );
+                        }
+                    }
+                }
                 other => {
                     return Err(format!("unknown option `{other}` (see the example's docs)").into());
                 }
@@ -119,6 +143,8 @@ struct Bench {
     next_row: i64,
     /// Records written in audited mode: the W5/W6 reads pick from these.
     audited_ids: Vec<i32>,
+    /// Whether the capture triggers are installed (`--capture database`).
+    installed: bool,
 }
 
 /// One workload's result in one mode.
@@ -134,6 +160,33 @@ impl Bench {
             Backend::Postgres => "postgres",
             Backend::MySql => "mysql",
         }
+    }
+
+    fn capture_name(&self) -> &'static str {
+        match self.args.capture {
+            Capture::Hooks => "hooks",
+            Capture::Database => "database",
+        }
+    }
+
+    /// Switches capture for `mode` (untimed): the hooks' on/off switch, or the triggers
+    /// installed or removed.
+    async fn set_mode(&mut self, mode: Mode) -> Result<(), Error> {
+        let audited = mode == Mode::Audited;
+        audit_core::set_enabled(audited && self.args.capture == Capture::Hooks);
+        let want = audited && self.args.capture == Capture::Database;
+        if want && !self.installed {
+            audit_core::db_capture::install::<account::Entity, _>(&self.db).await?;
+        } else if !want && self.installed {
+            audit_core::db_capture::uninstall::<account::Entity, _>(&self.db).await?;
+        }
+        self.installed = want;
+        Ok(())
+    }
+
+    /// Whether audited transactions hand their scope to the database.
+    fn scoped(&self, mode: Mode) -> bool {
+        mode == Mode::Audited && self.args.capture == Capture::Database
     }
 
     fn slice_ops(&self, slice: usize) -> usize {
@@ -153,7 +206,7 @@ impl Bench {
     /// their history starts with the insert).
     async fn seed(&mut self, count: usize, mode: Mode) -> Result<Vec<i32>, Error> {
         let rows = self.fresh_rows(count);
-        audit_core::set_enabled(mode == Mode::Audited);
+        self.set_mode(mode).await?;
         let created = bulk::insert_many(rows)
             .exec_with_returning(&self.db)
             .await?;
@@ -179,9 +232,10 @@ impl Bench {
                     Workload::InsertEach => self.fresh_rows(ops),
                     _ => Vec::new(),
                 };
-                audit_core::set_enabled(mode == Mode::Audited);
+                self.set_mode(mode).await?;
+                let scoped = self.scoped(mode);
                 let start = Instant::now();
-                let touched = workload.run(&self.db, rows, &ids).await?;
+                let touched = workload.run(&self.db, rows, &ids, scoped).await?;
                 secs[mode as usize] += start.elapsed();
                 if mode == Mode::Audited {
                     self.audited_ids.extend(touched);
@@ -206,6 +260,7 @@ impl Bench {
             "backend": self.backend_name(),
             "workload": id,
             "mode": mode.as_str(),
+            "capture": self.capture_name(),
             "n": timing.n,
             "secs": round(timing.secs, 6),
             "ops_per_sec": round(timing.n as f64 / timing.secs, 1),
@@ -333,8 +388,10 @@ impl Bench {
         Ok(())
     }
 
-    /// Stderr only: one `update_many` over `--bulk-rows` rows (balance and note change),
-    /// plain against audited, 3 rounds each, alternating.
+    /// B1: one statement changing `balance` and `note` of `--bulk-rows` rows, with its
+    /// commit, plain against audited, 3 rounds each, alternating: `bulk::update_many`
+    /// under hooks capture, SeaORM's own `update_many` (the raw `UPDATE`) under database
+    /// capture.
     async fn bulk_update(&mut self) -> Result<(), Error> {
         let rows = self.args.bulk_rows;
         if rows == 0 {
@@ -344,29 +401,62 @@ impl Bench {
         for round in 0..3 {
             for mode in Mode::order(round) {
                 let ids = self.seed(rows, Mode::Plain).await?;
-                let (Some(lo), Some(hi)) = (ids.iter().min(), ids.iter().max()) else {
+                let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else {
                     continue;
                 };
-                audit_core::set_enabled(mode == Mode::Audited);
+                self.set_mode(mode).await?;
+                let scoped = self.scoped(mode);
                 let start = Instant::now();
-                let updated = bulk::update_many::<account::Entity>()
-                    .col_expr(
-                        account::Column::Balance,
-                        Expr::col(account::Column::Balance).add(1),
-                    )
-                    .col_expr(account::Column::Note, Expr::val("bulk"))
-                    .filter(account::Column::Id.between(*lo, *hi))
-                    .exec(&self.db)
-                    .await?;
+                let updated = if self.args.capture == Capture::Hooks {
+                    bulk::update_many::<account::Entity>()
+                        .col_expr(
+                            account::Column::Balance,
+                            Expr::col(account::Column::Balance).add(1),
+                        )
+                        .col_expr(account::Column::Note, Expr::val("bulk"))
+                        .filter(account::Column::Id.between(lo, hi))
+                        .exec(&self.db)
+                        .await?
+                } else {
+                    let txn = self.db.begin().await?;
+                    scope(&txn, scoped).await?;
+                    let result = account::Entity::update_many()
+                        .col_expr(
+                            account::Column::Balance,
+                            Expr::col(account::Column::Balance).add(1),
+                        )
+                        .col_expr(account::Column::Note, Expr::val("bulk"))
+                        .filter(account::Column::Id.between(lo, hi))
+                        .exec(&txn)
+                        .await?;
+                    unscope(&txn, scoped).await?;
+                    txn.commit().await?;
+                    result.rows_affected
+                };
                 secs[mode as usize] += start.elapsed().as_secs_f64();
                 if updated != rows as u64 {
                     return Err(format!("bulk update changed {updated} rows, not {rows}").into());
                 }
             }
         }
+        self.set_mode(Mode::Audited).await?;
         audit_core::set_enabled(true);
+        for mode in [Mode::Plain, Mode::Audited] {
+            let line = json!({
+                "impl": IMPL,
+                "backend": self.backend_name(),
+                "workload": "B1",
+                "mode": mode.as_str(),
+                "capture": self.capture_name(),
+                "n": rows,
+                "reps": 3,
+                "secs": round(secs[mode as usize], 6),
+                "ops_per_sec": round(rows as f64 * 3.0 / secs[mode as usize], 1),
+            });
+            println!("{line}");
+        }
         eprintln!(
-            "bulk update_many of {rows} rows (x3): plain {:.1} ms, audited {:.1} ms, ratio {:.2}, +{:.2} µs per row",
+            "B1 update_many of {rows} rows (x3): plain {:.1} ms, audited {:.1} ms, ratio {:.2}, +{:.2} µs per row",
             secs[0] / 3.0 * 1e3,
             secs[1] / 3.0 * 1e3,
             secs[1] / secs[0],
@@ -374,6 +464,30 @@ impl Bench {
         );
         Ok(())
     }
+}
+
+/// Hands the scope of the transaction to the database (`--capture database`, audited).
+async fn scope<C: ConnectionTrait>(txn: &C, on: bool) -> Result<(), DbErr> {
+    if on {
+        let context = audit_core::AuditContext::new().actor("bench");
+        for statement in
+            audit_core::db_capture::scope_statements(txn.get_database_backend(), &context)
+        {
+            txn.execute_raw(statement).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends it, before the commit.
+async fn unscope<C: ConnectionTrait>(txn: &C, on: bool) -> Result<(), DbErr> {
+    if on {
+        for statement in audit_core::db_capture::clear_scope_statements(txn.get_database_backend())
+        {
+            txn.execute_raw(statement).await?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -392,13 +506,19 @@ impl Workload {
         db: &DatabaseConnection,
         rows: Vec<account::ActiveModel>,
         ids: &[i32],
+        scoped: bool,
     ) -> Result<Vec<i32>, Error> {
         match self {
             Workload::InsertEach => {
                 let mut created = Vec::with_capacity(rows.len());
                 for row in rows {
                     let model = audit_core::transaction(db, |txn| {
-                        Box::pin(async move { row.insert(txn).await })
+                        Box::pin(async move {
+                            scope(txn, scoped).await?;
+                            let model = row.insert(txn).await?;
+                            unscope(txn, scoped).await?;
+                            Ok::<_, DbErr>(model)
+                        })
                     })
                     .await?;
                     created.push(model.id);
@@ -407,17 +527,25 @@ impl Workload {
             }
             Workload::UpdateEach => {
                 for &id in ids {
-                    audit_core::transaction(db, |txn| Box::pin(update_one(txn, id))).await?;
+                    audit_core::transaction(db, |txn| {
+                        Box::pin(async move {
+                            scope(txn, scoped).await?;
+                            update_one(txn, id).await?;
+                            unscope(txn, scoped).await
+                        })
+                    })
+                    .await?;
                 }
             }
             Workload::UpdateBatch => {
                 let ids = ids.to_vec();
                 audit_core::transaction(db, |txn| {
                     Box::pin(async move {
+                        scope(txn, scoped).await?;
                         for id in ids {
                             update_one(txn, id).await?;
                         }
-                        Ok::<_, DbErr>(())
+                        unscope(txn, scoped).await
                     })
                 })
                 .await?;
@@ -426,12 +554,14 @@ impl Workload {
                 for &id in ids {
                     audit_core::transaction(db, |txn| {
                         Box::pin(async move {
+                            scope(txn, scoped).await?;
                             account::ActiveModel {
                                 id: Set(id),
                                 ..Default::default()
                             }
                             .delete(txn)
-                            .await
+                            .await?;
+                            unscope(txn, scoped).await
                         })
                     })
                     .await?;
@@ -508,8 +638,13 @@ async fn main() -> Result<(), Error> {
     {
         let v: String = row.try_get("", "v")?;
         eprintln!(
-            "{IMPL} bench: {v}; n = {} in {} slices per mode",
-            args.n, args.slices
+            "{IMPL} bench: {v}; n = {} in {} slices per mode; capture {}",
+            args.n,
+            args.slices,
+            match args.capture {
+                Capture::Hooks => "hooks",
+                Capture::Database => "database",
+            }
         );
     }
 
@@ -519,6 +654,7 @@ async fn main() -> Result<(), Error> {
         args,
         next_row: 0,
         audited_ids: Vec::new(),
+        installed: false,
     };
     let only = bench.args.only.clone();
     let wanted = |id: &str| only.as_ref().is_none_or(|o| o.split(',').any(|w| w == id));
@@ -533,7 +669,7 @@ async fn main() -> Result<(), Error> {
             results.push((id, bench.run(id, name, workload).await?));
         }
     }
-    if wanted("bulk") {
+    if wanted("B1") || wanted("bulk") {
         bench.bulk_update().await?;
     }
     let mut scale = None;

@@ -12,6 +12,7 @@ pub mod bulk;
 mod capture;
 mod config;
 mod context;
+pub mod db_capture;
 mod entity;
 mod error;
 pub mod history;
