@@ -10,7 +10,7 @@ mod render;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use audit_core::{AuditConfig, AuditError};
+use audit_core::AuditError;
 use clap::Parser;
 use sea_orm::{ConnectOptions, Database};
 
@@ -78,10 +78,9 @@ fn fail(failure: &Failure) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    audit_core::configure(AuditConfig {
-        table_name: cli.audit_table.clone().into(),
-        ..audit_core::config()
-    })?;
+    let mut settings = audit_core::config();
+    settings.table_name = cli.audit_table.clone().into();
+    audit_core::configure(settings)?;
     let url = cli
         .url
         .clone()
