@@ -108,3 +108,86 @@ async fn provider_is_the_fallback_and_scopes_win() {
         [Some("system".to_owned()), Some("alice".to_owned()), None]
     );
 }
+
+/// Strict mode tells a transaction by its type, never its name (issue "no change without
+/// its trail", item 11): `DatabaseExecutor::Transaction`, which sea-orm-migration hands
+/// out, passes where the database can say it is one; `DatabaseExecutor::Connection` and
+/// `DatabaseConnection` are refused before anything is written.
+async fn strict_mode_knows_transactions(backend: Backend) {
+    let _global = GLOBAL.lock().await;
+    let Some(fresh) = setup(backend, 2).await else {
+        return;
+    };
+    let db = &fresh.db;
+    let mut strict = AuditConfig::default();
+    strict.require_transaction = true;
+    audit_core::configure(strict).unwrap();
+
+    let txn = db.begin().await.unwrap();
+    let through_executor = new_account("executor", 1)
+        .insert(&sea_orm::DatabaseExecutor::from(&txn))
+        .await;
+    if backend == Backend::Sqlite {
+        // SQLite cannot be asked whether a connection is in a transaction.
+        let err = through_executor.unwrap_err().to_string();
+        assert!(err.contains("pass the `DatabaseTransaction` itself"), "{err}");
+    } else {
+        through_executor.unwrap();
+    }
+    new_account("transaction", 2).insert(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+    let err = new_account("pool", 3)
+        .insert(&sea_orm::DatabaseExecutor::from(db))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("outside a transaction") || err.contains("itself"),
+        "{err}"
+    );
+    let err = new_account("connection", 4).insert(db).await.unwrap_err();
+    assert!(err.to_string().contains("outside a transaction"), "{err}");
+    audit_core::transaction(db, |txn| {
+        Box::pin(async move { new_account("buffered", 5).insert(txn).await.map(|_| ()) })
+    })
+    .await
+    .unwrap();
+    audit_core::configure(AuditConfig::DEFAULT).unwrap();
+
+    let owners: Vec<String> = account::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.owner)
+        .collect();
+    let expected: &[&str] = if backend == Backend::Sqlite {
+        &["transaction", "buffered"]
+    } else {
+        &["executor", "transaction", "buffered"]
+    };
+    assert_eq!(owners, expected, "{backend:?}: refused writes wrote nothing");
+    let audited = audit_rows(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.column_name == "owner")
+        .count();
+    assert_eq!(audited, expected.len(), "{backend:?}: one trail per write");
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn strict_mode_knows_transactions_sqlite() {
+    strict_mode_knows_transactions(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn strict_mode_knows_transactions_postgres() {
+    strict_mode_knows_transactions(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn strict_mode_knows_transactions_mysql() {
+    strict_mode_knows_transactions(Backend::MySql).await;
+}

@@ -29,6 +29,7 @@ mod operation;
 pub mod query_log;
 mod record;
 pub mod schema;
+mod spans;
 pub mod trail;
 mod transaction;
 pub mod value;

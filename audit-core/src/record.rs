@@ -4,6 +4,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 use serde_json::Value as Json;
 
+use crate::spans;
 use crate::{AuditContext, AuditError, Operation, config};
 
 /// At most this many audit rows go in one `INSERT` (10 bind parameters each, far under
@@ -115,6 +116,19 @@ pub(crate) async fn write_batches<C: ConnectionTrait>(
 }
 
 async fn write_rows<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<(&Changeset, &ColumnChange)>,
+) -> Result<(), AuditError> {
+    let span = tracing::debug_span!(
+        "audit.write",
+        db.system = spans::db_system(db.get_database_backend()),
+        audit.rows = rows.len(),
+        otel.status_code = tracing::field::Empty,
+    );
+    spans::traced(span, write_rows_now(db, rows)).await
+}
+
+async fn write_rows_now<C: ConnectionTrait>(
     db: &C,
     rows: Vec<(&Changeset, &ColumnChange)>,
 ) -> Result<(), AuditError> {

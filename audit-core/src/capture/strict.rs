@@ -3,8 +3,8 @@
 //!
 //! SeaORM's hooks see the connection only as a generic `C: ConnectionTrait`, which
 //! cannot say whether it is a transaction and cannot be downcast (it need not be
-//! `'static`). Types are therefore compared with the ones the library knows, compiled
-//! into the same program (never by reading their names): SeaORM's
+//! `'static`). Its `TypeId`, lifetimes erased (the `typeid` crate), is therefore compared
+//! with those of the types the library knows (never their names): SeaORM's
 //! `DatabaseTransaction`, [`AuditTransaction`] and [`AuditSavepoint`] are transactions.
 //! `DatabaseExecutor` (what sea-orm-migration's `SchemaManager` hands out) may hold a
 //! connection or a transaction, so the database is asked, with one statement: on
@@ -25,19 +25,20 @@ pub(super) async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Resul
     if !config::config().require_transaction {
         return Ok(());
     }
-    let name = std::any::type_name::<C>();
+    let id = typeid::of::<C>();
     let known_transaction = [
-        std::any::type_name::<DatabaseTransaction>(),
-        std::any::type_name::<AuditTransaction>(),
-        std::any::type_name::<AuditSavepoint>(),
+        typeid::of::<DatabaseTransaction>(),
+        typeid::of::<AuditTransaction>(),
+        typeid::of::<AuditSavepoint>(),
     ];
-    let in_transaction = if known_transaction.contains(&name) {
+    let in_transaction = if known_transaction.contains(&id) {
         true
-    } else if name == std::any::type_name::<DatabaseExecutor<'static>>() {
+    } else if id == typeid::of::<DatabaseExecutor<'static>>() {
         ask_database(db).await?
-    } else if name == std::any::type_name::<DatabaseConnection>() {
+    } else if id == typeid::of::<DatabaseConnection>() {
         false
     } else {
+        let name = std::any::type_name::<C>();
         return Err(AuditError::Input(format!(
             "strict mode cannot tell whether `{name}` is a transaction: run audited writes \
              through a `DatabaseTransaction`, `audit_core::transaction` or a `DatabaseExecutor`"

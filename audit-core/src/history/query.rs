@@ -322,13 +322,23 @@ impl HistoryQuery {
     /// Runs the query.
     pub async fn fetch<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<AuditEntry>, AuditError> {
         let backend = db.get_database_backend();
-        let rows = db
-            .query_all_raw(self.statement(backend))
-            .await
-            .map_err(AuditError::Read)?;
-        rows.iter()
-            .map(|row| AuditEntry::from_row(backend, row))
-            .collect()
+        let span = tracing::debug_span!(
+            "audit.history",
+            db.system = crate::spans::db_system(backend),
+            audit.rows = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let read = async {
+            let rows = db
+                .query_all_raw(self.statement(backend))
+                .await
+                .map_err(AuditError::Read)?;
+            tracing::Span::current().record("audit.rows", rows.len());
+            rows.iter()
+                .map(|row| AuditEntry::from_row(backend, row))
+                .collect()
+        };
+        crate::spans::traced(span, read).await
     }
 
     /// Runs the query for one page of at most `size` rows (this query's own

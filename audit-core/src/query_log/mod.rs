@@ -326,7 +326,7 @@ impl Shared {
         at_level!(
             level,
             event!(
-                db.system = db_system(statement.db_backend),
+                db.system = crate::spans::db_system(statement.db_backend),
                 db.operation = kind.operation(),
                 db.statement = %statement.sql,
                 otel.status_code = if info.failed { "ERROR" } else { "OK" },
@@ -342,11 +342,3 @@ impl Shared {
     }
 }
 
-/// OpenTelemetry's `db.system` value of `backend`.
-fn db_system(backend: sea_orm::DbBackend) -> &'static str {
-    match backend {
-        sea_orm::DbBackend::Postgres => "postgresql",
-        sea_orm::DbBackend::MySql => "mysql",
-        _ => "sqlite",
-    }
-}

@@ -399,13 +399,18 @@ impl Shared {
         if batches.is_empty() {
             return Ok(());
         }
-        let written = self
-            .run(inner, async {
-                record::write_batches(inner, &batches)
-                    .await
-                    .map_err(DbErr::from)
-            })
-            .await;
+        let span = tracing::debug_span!(
+            "audit.flush",
+            db.system = crate::spans::db_system(inner.get_database_backend()),
+            audit.changesets = batches.len(),
+            otel.status_code = tracing::field::Empty,
+        );
+        let write = self.run(inner, async {
+            record::write_batches(inner, &batches)
+                .await
+                .map_err(DbErr::from)
+        });
+        let written = crate::spans::traced(span, write).await;
         if let Err(e) = &written {
             let _ = lock(&self.state).doom(format!("its audit rows could not be written ({e})"));
         }
@@ -608,9 +613,9 @@ pub(crate) fn defer<C>(db: &C, batch: Batch) -> Option<Batch> {
 /// The shared state of `db`, when it is a live [`AuditTransaction`].
 fn shared_of<C>(db: &C) -> Option<Arc<Shared>> {
     // Generic code cannot downcast `C` (it need not be `'static`); the registry maps the
-    // address of each live `AuditTransaction` to its state, and the type name tells that
-    // `db` is one, not some other value that happens to sit at the same address.
-    if std::any::type_name::<C>() != std::any::type_name::<AuditTransaction>() {
+    // address of each live `AuditTransaction` to its state, and the type's id (lifetimes
+    // erased) tells that `db` is one, not some other value at the same address.
+    if typeid::of::<C>() != typeid::of::<AuditTransaction>() {
         return None;
     }
     lock_registry().get(&address(db)).cloned()
