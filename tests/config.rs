@@ -130,7 +130,10 @@ async fn strict_mode_knows_transactions(backend: Backend) {
     if backend == Backend::Sqlite {
         // SQLite cannot be asked whether a connection is in a transaction.
         let err = through_executor.unwrap_err().to_string();
-        assert!(err.contains("pass the `DatabaseTransaction` itself"), "{err}");
+        assert!(
+            err.contains("pass the `DatabaseTransaction` itself"),
+            "{err}"
+        );
     } else {
         through_executor.unwrap();
     }
@@ -166,7 +169,10 @@ async fn strict_mode_knows_transactions(backend: Backend) {
     } else {
         &["executor", "transaction", "buffered"]
     };
-    assert_eq!(owners, expected, "{backend:?}: refused writes wrote nothing");
+    assert_eq!(
+        owners, expected,
+        "{backend:?}: refused writes wrote nothing"
+    );
     let audited = audit_rows(db)
         .await
         .unwrap()

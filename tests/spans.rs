@@ -13,9 +13,12 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
+/// A span's fields by name.
+type SpanFields = BTreeMap<String, String>;
+
 /// Every span's name and fields, as they were opened and recorded.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<(String, SpanFields)>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
@@ -41,7 +44,10 @@ impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'
         }
     }
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(index) = ctx.span(id).and_then(|s| s.extensions().get::<usize>().copied()) else {
+        let Some(index) = ctx
+            .span(id)
+            .and_then(|s| s.extensions().get::<usize>().copied())
+        else {
             return;
         };
         values.record(&mut Fields(&mut self.0.lock().unwrap()[index].1));
@@ -49,17 +55,24 @@ impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'
 }
 
 impl Spans {
-    fn named(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+    fn named(&self, name: &str) -> Vec<SpanFields> {
         let spans = self.0.lock().unwrap();
-        spans.iter().filter(|(n, _)| n == name).map(|(_, f)| f.clone()).collect()
+        spans
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .collect()
     }
 }
 
 #[tokio::test]
 async fn audit_work_is_traced_sqlite() {
     let spans = Spans::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(spans.clone().with_filter(tracing_subscriber::filter::LevelFilter::DEBUG));
+    let subscriber = tracing_subscriber::registry().with(
+        spans
+            .clone()
+            .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+    );
     let _guard = tracing::subscriber::set_default(subscriber);
     // Current-thread runtime: the subscriber set above sees every span of the test.
     let fresh = setup(Backend::Sqlite, 1).await.unwrap();
@@ -69,7 +82,7 @@ async fn audit_work_is_traced_sqlite() {
     let write = spans.named("audit.write");
     assert_eq!(write.len(), 1);
     assert_eq!(write[0]["db.system"], "sqlite");
-    assert_eq!(write[0]["audit.rows"], "4"); // id, owner, balance, password_hash
+    assert_eq!(write[0]["audit.rows"], "5"); // id, owner, balance, note, password_hash
     assert_eq!(write[0]["otel.status_code"], "OK");
 
     audit_core::transaction(db, |txn| {

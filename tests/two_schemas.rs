@@ -76,27 +76,46 @@ async fn same_table_name_in_two_schemas_postgres() {
     r.label = Set("right v2".into());
     r.update(db).await.unwrap();
 
-    let labels = |entries: Vec<audit_core::AuditEntry>| -> Vec<(String, Option<serde_json::Value>)> {
-        entries
-            .into_iter()
-            .filter(|e| e.column == "label")
-            .map(|e| (e.table, e.new_value))
-            .collect()
-    };
-    let left_history = audit_core::history::<left::Entity>(1).fetch(db).await.unwrap();
+    let labels =
+        |entries: Vec<audit_core::AuditEntry>| -> Vec<(String, Option<serde_json::Value>)> {
+            entries
+                .into_iter()
+                .filter(|e| e.column == "label")
+                .map(|e| (e.table, e.new_value))
+                .collect()
+        };
+    let left_history = audit_core::history::<left::Entity>(1)
+        .fetch(db)
+        .await
+        .unwrap();
     assert_eq!(
         labels(left_history),
         [
-            ("audit_two_schemas_left.item".to_owned(), Some("left v1".into())),
-            ("audit_two_schemas_left.item".to_owned(), Some("left v2".into())),
+            (
+                "audit_two_schemas_left.item".to_owned(),
+                Some("left v1".into())
+            ),
+            (
+                "audit_two_schemas_left.item".to_owned(),
+                Some("left v2".into())
+            ),
         ]
     );
-    let right_history = audit_core::history::<right::Entity>(1).fetch(db).await.unwrap();
+    let right_history = audit_core::history::<right::Entity>(1)
+        .fetch(db)
+        .await
+        .unwrap();
     assert_eq!(
         labels(right_history),
         [
-            ("audit_two_schemas_right.item".to_owned(), Some("right v1".into())),
-            ("audit_two_schemas_right.item".to_owned(), Some("right v2".into())),
+            (
+                "audit_two_schemas_right.item".to_owned(),
+                Some("right v1".into())
+            ),
+            (
+                "audit_two_schemas_right.item".to_owned(),
+                Some("right v2".into())
+            ),
         ]
     );
 

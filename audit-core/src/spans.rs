@@ -20,8 +20,14 @@ pub(crate) fn db_system(backend: DbBackend) -> &'static str {
 
 /// Runs `work` inside `span` (which declares an empty `otel.status_code`) and records
 /// whether it succeeded.
-pub(crate) async fn traced<T, E>(span: Span, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+pub(crate) async fn traced<T, E>(
+    span: Span,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let result = work.instrument(span.clone()).await;
-    span.record("otel.status_code", if result.is_ok() { "OK" } else { "ERROR" });
+    span.record(
+        "otel.status_code",
+        if result.is_ok() { "OK" } else { "ERROR" },
+    );
     result
 }

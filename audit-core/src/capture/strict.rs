@@ -7,9 +7,8 @@
 //! with those of the types the library knows (never their names): SeaORM's
 //! `DatabaseTransaction`, [`AuditTransaction`] and [`AuditSavepoint`] are transactions.
 //! `DatabaseExecutor` (what sea-orm-migration's `SchemaManager` hands out) may hold a
-//! connection or a transaction, so the database is asked, with one statement: on
-//! PostgreSQL whether the transaction began before this statement, on MariaDB
-//! `@@in_transaction`. Where the database cannot say (SQLite, MySQL) and for every other
+//! connection or a transaction, so the database is asked: on PostgreSQL by trying a
+//! savepoint (it exists only in a transaction block), on MariaDB `@@in_transaction`. Where the database cannot say (SQLite, MySQL) and for every other
 //! type, the write is refused with an error that names the type.
 
 use sea_orm::{
@@ -59,7 +58,7 @@ pub(super) async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Resul
 async fn ask_database<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => "SELECT transaction_timestamp() <> statement_timestamp() AS t",
+        DbBackend::Postgres => return postgres_in_transaction(db).await,
         DbBackend::MySql => "SELECT @@in_transaction = 1 AS t",
         _ => {
             return Err(AuditError::Input(
@@ -86,4 +85,23 @@ async fn ask_database<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
         None => false,
     };
     Ok(answer)
+}
+
+/// PostgreSQL has no "in a transaction?" function that holds under the extended query
+/// protocol (`transaction_timestamp()` and `statement_timestamp()` differ there even
+/// outside one), so a savepoint is tried: it exists only inside a transaction block.
+async fn postgres_in_transaction<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
+    match db.execute_unprepared("SAVEPOINT audit_strict_probe").await {
+        Ok(_) => {
+            db.execute_unprepared("RELEASE SAVEPOINT audit_strict_probe")
+                .await?;
+            Ok(true)
+        }
+        // 25P01 no_active_sql_transaction: "SAVEPOINT can only be used in transaction blocks".
+        Err(e) if e.to_string().contains("transaction blocks") => Ok(false),
+        Err(e) => Err(DbErr::from(AuditError::Input(format!(
+            "strict mode could not ask the database whether a `DatabaseExecutor` holds a \
+             transaction ({e}): pass the `DatabaseTransaction` itself"
+        )))),
+    }
 }

@@ -61,7 +61,7 @@ pub struct ColumnDiff {
 /// let diff = audit_core::diff_versions::<ticket::Entity>(&db, 1, 1, 2).await?;
 /// assert_eq!(diff.len(), 1);
 /// assert_eq!(diff[0].column, "status");
-/// assert_eq!((diff[0].from.clone(), diff[0].to.clone()), (Some("open".into()), Some("closed".into())));
+/// assert_eq!((diff[0].old_value.clone(), diff[0].new_value.clone()), (Some("open".into()), Some("closed".into())));
 /// # Ok(())
 /// # }
 /// ```
@@ -117,7 +117,7 @@ where
 /// // Ticket 1 was inserted `open`, then (after the instant `opened`) set to `closed`.
 /// let diff = audit_core::diff_times::<ticket::Entity>(&db, 1, opened, chrono::Utc::now()).await?;
 /// assert_eq!(diff[0].column, "status");
-/// assert_eq!(diff[0].to, Some("closed".into()));
+/// assert_eq!(diff[0].new_value, Some("closed".into()));
 /// # Ok(())
 /// # }
 /// ```

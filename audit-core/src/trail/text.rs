@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 ///
 /// ```
 /// use audit_core::trail::escape_text;
-/// assert_eq!(escape_text("\u{1b}[2J\u{202e}abc", Some(8)), "\\u{1b}[2J\\u{202e}ab…(+1 bytes)");
+/// assert_eq!(escape_text("\u{1b}[2J\u{202e}abc", Some(7)), "\\u{1b}[2J\\u{202e}ab…(+1 bytes)");
 /// ```
 pub fn escape_text(text: &str, max: Option<usize>) -> String {
     let mut out = String::new();
