@@ -1,7 +1,7 @@
 //! Quickstart: audit an `account` table on SQLite, with no setup.
 //!
-//! `cargo run --example quickstart` creates the schema in memory, writes as two actors and
-//! prints the audit trail.
+//! `cargo run --example quickstart` creates the schema in memory, writes as three actors
+//! (one of them with raw SQL, recorded by database capture) and prints the audit trail.
 
 use audit_core::{AuditContext, Audited};
 use sea_orm::entity::prelude::*;
@@ -21,6 +21,23 @@ mod account {
         pub password_hash: String,
         #[audit(skip)]
         pub last_seen_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Captured by the database: its triggers record every change, raw SQL included.
+mod ticket {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "ticket")]
+    #[audit(capture = "database")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub status: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -82,6 +99,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
 
+    // Carol, in support, closes a ticket with raw SQL. The ticket table is captured by the
+    // database, so the change is in the trail, with the actor of her scope.
+    db.execute(&schema.create_table_from_entity(ticket::Entity))
+        .await?;
+    audit_core::db_capture::install::<ticket::Entity, _>(&db).await?;
+    db.execute_unprepared("INSERT INTO ticket (id, status) VALUES (7, 'open')")
+        .await?;
+    audit_core::with_actor(
+        "carol",
+        audit_core::transaction(&db, |txn| {
+            Box::pin(async move {
+                txn.execute_unprepared("UPDATE ticket SET status = 'closed' WHERE id = 7")
+                    .await?;
+                Ok::<_, DbErr>(())
+            })
+        }),
+    )
+    .await?;
+
     print_trail(&db).await?;
 
     // The account as it was after Bob's change (its version 2), rebuilt from the trail:
@@ -121,19 +157,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn print_trail(db: &DatabaseConnection) -> Result<(), audit_core::AuditError> {
     let entries = audit_core::all_history().oldest_first().fetch(db).await?;
     println!(
-        "{:<27} {:<6} {:<9} {:<14} change",
-        "time (UTC)", "actor", "operation", "column"
+        "{:<27} {:<6} {:<8} {:<9} {:<14} change",
+        "time (UTC)", "actor", "table", "operation", "column"
     );
     for entry in entries {
         let show = |value: &Option<serde_json::Value>| {
             value.as_ref().map_or("∅".to_owned(), ToString::to_string)
         };
         println!(
-            "{:<27} {:<6} {:<9} {:<14} {} -> {}",
+            "{:<27} {:<6} {:<8} {:<9} {:<14} {} -> {}",
             entry
                 .changed_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             entry.actor.as_deref().unwrap_or("-"),
+            entry.table,
             entry.operation,
             entry.column,
             show(&entry.old_value),

@@ -275,9 +275,12 @@ async fn every_type_same_trail(backend: Backend) {
                 .unwrap();
         }
     }
-    db_capture::install::<every::Entity, _>(&triggers.db)
-        .await
-        .unwrap();
+    db_capture::install_all(
+        &triggers.db,
+        &[db_capture::Capture::beside_hooks::<every::Entity>().unwrap()],
+    )
+    .await
+    .unwrap();
     let states = [low(backend), high(backend), nulls(), low(backend)];
     for via_hooks in [true, false] {
         let db = if via_hooks { &hooks.db } else { &triggers.db };

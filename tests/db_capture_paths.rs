@@ -12,7 +12,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{EntityTrait, Set};
 use sea_orm_migration::{MigrationTrait, SchemaManager};
 use serde_json::json;
-use support::{captured, raw};
+use support::{captured, captured_account, raw};
 
 mod parent {
     use audit_core::Audited;
@@ -20,6 +20,7 @@ mod parent {
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "parent")]
+    #[audit(capture = "database")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: i32,
@@ -37,6 +38,7 @@ mod child {
     /// A composite key, so the cascade's rows show the JSON-array record id too.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "child")]
+    #[audit(capture = "database")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub parent_id: i32,
@@ -70,6 +72,7 @@ mod account_added {
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "account")]
+    #[audit(capture = "database")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
@@ -94,6 +97,7 @@ mod account_redacted {
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "account")]
+    #[audit(capture = "database")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
@@ -314,8 +318,12 @@ async fn install_and_drift(backend: Backend) {
         return;
     };
     let db = &fresh.db;
-    db_capture::install::<account::Entity, _>(db).await.unwrap();
-    db_capture::check::<account::Entity, _>(db).await.unwrap();
+    db_capture::install::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
+    db_capture::check::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
     raw(
         db,
         "INSERT INTO account (id, owner, balance, password_hash) VALUES (1, 'ann', 1, 'h')",
@@ -351,12 +359,14 @@ async fn install_and_drift(backend: Backend) {
         .await
         .unwrap();
     let err = message(
-        db_capture::check::<account::Entity, _>(db)
+        db_capture::check::<captured_account::Entity, _>(db)
             .await
             .unwrap_err(),
     );
     assert!(err.contains("`account.email` is captured but"), "{err}");
-    db_capture::install::<account::Entity, _>(db).await.unwrap();
+    db_capture::install::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
 
     let drop = match backend {
         Backend::Postgres => "DROP TRIGGER account_audit_update ON account",
@@ -364,15 +374,17 @@ async fn install_and_drift(backend: Backend) {
     };
     raw(db, drop).await;
     let err = message(
-        db_capture::check::<account::Entity, _>(db)
+        db_capture::check::<captured_account::Entity, _>(db)
             .await
             .unwrap_err(),
     );
     assert!(err.contains("`account_audit_update` is missing"), "{err}");
-    db_capture::install::<account::Entity, _>(db).await.unwrap();
+    db_capture::install::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
     raw(db, "ALTER TABLE account RENAME COLUMN note TO memo").await;
     let err = message(
-        db_capture::check::<account::Entity, _>(db)
+        db_capture::check::<captured_account::Entity, _>(db)
             .await
             .unwrap_err(),
     );
@@ -381,15 +393,19 @@ async fn install_and_drift(backend: Backend) {
         "{err}"
     );
     raw(db, "ALTER TABLE account RENAME COLUMN memo TO note").await;
-    db_capture::install::<account::Entity, _>(db).await.unwrap();
-    db_capture::check::<account::Entity, _>(db).await.unwrap();
+    db_capture::install::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
+    db_capture::check::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
 
     // Removing capture: nothing more is recorded, and the check says so.
-    db_capture::uninstall::<account::Entity, _>(db)
+    db_capture::uninstall::<captured_account::Entity, _>(db)
         .await
         .unwrap();
     let err = message(
-        db_capture::check::<account::Entity, _>(db)
+        db_capture::check::<captured_account::Entity, _>(db)
             .await
             .unwrap_err(),
     );
@@ -401,15 +417,21 @@ async fn install_and_drift(backend: Backend) {
     // The migration step.
     let step = db_capture::InstallCapture::new(
         "m20261203_000001_capture",
-        vec![db_capture::Capture::of::<account::Entity>().unwrap()],
+        vec![db_capture::Capture::of::<captured_account::Entity>().unwrap()],
     );
     let manager = SchemaManager::new(db);
     step.up(&manager).await.unwrap();
-    db_capture::check::<account::Entity, _>(db).await.unwrap();
+    db_capture::check::<captured_account::Entity, _>(db)
+        .await
+        .unwrap();
     raw(db, "UPDATE account SET balance = 3").await;
     assert_eq!(audit_rows(db).await.unwrap().len(), count + 1);
     step.down(&manager).await.unwrap();
-    assert!(db_capture::check::<account::Entity, _>(db).await.is_err());
+    assert!(
+        db_capture::check::<captured_account::Entity, _>(db)
+            .await
+            .is_err()
+    );
     fresh.cleanup().await.unwrap();
 }
 

@@ -184,7 +184,9 @@ async fn no_leak(backend: Backend, transactions: usize) {
     let db = &fresh.db;
     audit_core::create_audit_table(db).await.unwrap();
     common::create_table(db, account::Entity).await;
-    db_capture::install::<account::Entity, _>(db).await.unwrap();
+    db_capture::install::<support::captured_account::Entity, _>(db)
+        .await
+        .unwrap();
     for id in 1..=4 {
         raw(db, &format!("INSERT INTO account (id, owner, balance, password_hash) VALUES ({id}, 'o{id}', 0, 'h')")).await;
     }

@@ -20,6 +20,20 @@ pub enum ColumnPolicy {
 /// The marker stored instead of the old and new values of a `#[audit(redact)]` column.
 pub const REDACTED: &str = "[redacted]";
 
+/// Who writes an entity's audit rows, chosen on the model with `#[audit(capture = "...")]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaptureMode {
+    /// The generated `ActiveModelBehavior` hooks (the default): writes through SeaORM's
+    /// `ActiveModel` methods and [`crate::bulk`] are recorded.
+    #[default]
+    Hooks,
+    /// Triggers in the database ([`crate::db_capture`], `capture = "database"`): every
+    /// statement that changes the table is recorded, whatever sent it. The hooks write no
+    /// rows; they hand the scope's actor and context to the database.
+    Database,
+}
+
 /// An entity whose writes are audited. Implemented by `#[derive(Audited)]`; not meant to
 /// be implemented by hand.
 #[diagnostic::on_unimplemented(
@@ -38,4 +52,9 @@ pub trait AuditedEntity: EntityTrait {
 
     /// Decodes a recorded JSON value back into `column`'s value.
     fn decode_value(column: &Self::Column, json: &Json) -> Result<Value, AuditError>;
+
+    /// Who writes the trail (`#[audit(capture = "database")]`; default: the hooks).
+    fn capture_mode() -> CaptureMode {
+        CaptureMode::Hooks
+    }
 }

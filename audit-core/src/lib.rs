@@ -40,7 +40,7 @@ pub use context::{
     AuditContext, clear_actor_provider, current_actor, current_context, set_actor_provider,
     with_actor,
 };
-pub use entity::{AuditedEntity, ColumnPolicy, REDACTED};
+pub use entity::{AuditedEntity, CaptureMode, ColumnPolicy, REDACTED};
 pub use error::{AuditError, DecodeError, audit_error};
 pub use history::{
     AuditEntry, ColumnDiff, HistoryQuery, KeyOf, OnConflict, Snapshot, Version, all_history, as_of,

@@ -28,6 +28,8 @@ pub struct StructAttrs {
     pub table: Option<LitStr>,
     pub skip_timestamps: bool,
     pub hooks: bool,
+    /// `capture = "hooks" | "database"`: who writes the trail.
+    pub capture: Option<LitStr>,
 }
 
 /// The little we read of `#[sea_orm(...)]` on the struct.
@@ -157,6 +159,18 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                         "`#[audit(table = ...)]` takes a string literal, e.g. `table = \"accounts\"`",
                     ),
                 },
+                "capture" => match meta.value()?.parse::<syn::Expr>()? {
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => {
+                        if attrs.capture.replace(value).is_some() {
+                            errors.push(span, "duplicate `#[audit(capture)]`");
+                        }
+                    }
+                    other => errors.push(
+                        other.span(),
+                        "`#[audit(capture = ...)]` takes a string literal: `capture = \"database\"` \
+                         or `capture = \"hooks\"`",
+                    ),
+                },
                 "skip_timestamps" => set_flag(&mut attrs.skip_timestamps, span, &key, errors),
                 "hooks" => set_flag(&mut attrs.hooks, span, &key, errors),
                 "skip" | "redact" => errors.push(
@@ -168,7 +182,7 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                         span,
                         format!(
                             "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
-                             `skip_timestamps` or `hooks`"
+                             `skip_timestamps`, `hooks` or `capture = \"database\"`"
                         ),
                     );
                     skip_value(&meta)?;

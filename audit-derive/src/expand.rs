@@ -159,11 +159,24 @@ fn audited_entity_impl(
         let (ty, variant) = (field.ty, &field.variant);
         quote!(Column::#variant => #p::decode_column::<#ty>(table, column_name, json),)
     });
+    let capture = attrs
+        .capture
+        .as_ref()
+        .filter(|mode| mode.value() == "database")
+        .map(|_| {
+            quote! {
+                fn capture_mode() -> ::audit_core::CaptureMode {
+                    ::audit_core::CaptureMode::Database
+                }
+            }
+        });
     quote! {
         impl ::audit_core::AuditedEntity for Entity {
             fn audit_table() -> &'static str {
                 #table
             }
+
+            #capture
 
             fn column_policy(column: &Column) -> ::audit_core::ColumnPolicy {
                 match column {

@@ -61,4 +61,16 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
             "`#[audit(table = \"...\")]` needs a non-empty name",
         );
     }
+    if let Some(capture) = &attrs.capture
+        && !matches!(capture.value().as_str(), "hooks" | "database")
+    {
+        errors.push(
+            capture.span(),
+            format!(
+                "unknown capture mode `{}`: expected `capture = \"database\"` (triggers write the \
+                 trail, see `audit_core::db_capture`) or `capture = \"hooks\"` (the default)",
+                capture.value()
+            ),
+        );
+    }
 }

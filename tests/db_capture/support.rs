@@ -10,12 +10,40 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::common::{self, Backend, FreshDb, RawRow, account, audit_rows};
+use crate::common::{self, Backend, FreshDb, RawRow, audit_rows};
+
+/// `account` of `tests/common` (same table, same label, same columns), captured by the
+/// database: the triggers installed for it record `account`'s changes, whichever of the
+/// two entities the test writes through (`account`'s hooks then run under
+/// `without_auditing`, so only the triggers record).
+pub mod captured_account {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "account")]
+    #[audit(capture = "database")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub owner: String,
+        pub balance: i64,
+        pub note: Option<String>,
+        #[audit(redact)]
+        pub password_hash: String,
+        #[audit(skip)]
+        pub last_seen_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
 
 /// A fresh database with `account` captured by the database.
 pub async fn captured(backend: Backend) -> Option<FreshDb> {
     let fresh = common::setup(backend, 1).await?;
-    db_capture::install::<account::Entity, _>(&fresh.db)
+    db_capture::install::<captured_account::Entity, _>(&fresh.db)
         .await
         .expect("install");
     if backend == Backend::Sqlite {

@@ -56,6 +56,7 @@ impl<E: AuditedEntity> DeleteMany<E> {
         db: &C,
     ) -> Result<Vec<E::Model>, DbErr> {
         let txn = db.begin().await?;
+        super::hand_scope::<E, _>(&txn).await?;
         let delete = E::delete_many().filter(self.filter);
         let old = if txn.support_returning() {
             delete.exec_with_returning(&txn).await?
@@ -63,9 +64,10 @@ impl<E: AuditedEntity> DeleteMany<E> {
             let statement = delete.build(txn.get_database_backend());
             returning_raw::<E, _>(&txn, statement).await?
         };
-        if is_enabled() {
+        if super::records::<E>() {
             record::<E, _>(&txn, Operation::Delete, old.iter().map(|m| (Some(m), None))).await?;
         }
+        super::end_scope::<E, _>(&txn).await?;
         txn.commit().await?;
         Ok(old)
     }

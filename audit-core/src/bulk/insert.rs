@@ -6,8 +6,8 @@ use sea_orm::{
 };
 
 use super::{max_params, record, returning_raw};
+use crate::Operation;
 use crate::entity::AuditedEntity;
-use crate::{Operation, is_enabled};
 
 /// Starts an audited insert of `models`, like SeaORM's `Entity::insert_many(models)`; the
 /// entity is the models' own. Run it with [`InsertMany::exec`] or
@@ -56,6 +56,7 @@ where
             return Ok(Vec::new());
         }
         let txn = db.begin().await?;
+        super::hand_scope::<E, _>(&txn).await?;
         let backend = txn.get_database_backend();
         let rows_per_statement = (max_params(backend) / E::Column::iter().count().max(1)).max(1);
         let mut inserted = Vec::with_capacity(self.models.len());
@@ -78,7 +79,7 @@ where
             }
         }
         inserted.extend(insert_rows::<E, _>(&txn, batch).await?);
-        if is_enabled() {
+        if super::records::<E>() {
             record::<E, _>(
                 &txn,
                 Operation::Insert,
@@ -86,6 +87,7 @@ where
             )
             .await?;
         }
+        super::end_scope::<E, _>(&txn).await?;
         txn.commit().await?;
         Ok(inserted)
     }

@@ -79,9 +79,33 @@ use sea_orm::{
 };
 
 use crate::capture::row_changes;
-use crate::entity::AuditedEntity;
+use crate::db_capture::handoff;
+use crate::entity::{AuditedEntity, CaptureMode};
 use crate::record::{self, Changeset, ColumnChange};
-use crate::{Operation, current_context};
+use crate::{Operation, current_context, is_enabled};
+
+/// Whether a bulk call writes audit rows itself: auditing is on and `E`'s triggers do not
+/// (`#[audit(capture = "database")]` entities are recorded by the database).
+fn records<E: AuditedEntity>() -> bool {
+    is_enabled() && E::capture_mode() == CaptureMode::Hooks
+}
+
+/// For a database-captured entity, hands the scope's actor and context to the triggers
+/// inside the bulk call's transaction.
+async fn hand_scope<E: AuditedEntity, C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
+    if is_enabled() && E::capture_mode() == CaptureMode::Database {
+        handoff::before_write::<E, C>(txn).await?;
+    }
+    Ok(())
+}
+
+/// Ends what [`hand_scope`] began, before the commit.
+async fn end_scope<E: AuditedEntity, C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
+    if is_enabled() && E::capture_mode() == CaptureMode::Database {
+        handoff::after_write(txn).await?;
+    }
+    Ok(())
+}
 
 /// The most bind parameters one statement may carry on `backend` (SQLite's default
 /// `SQLITE_MAX_VARIABLE_NUMBER` since 3.32, the wire-protocol limit of the others).

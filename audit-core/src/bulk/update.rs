@@ -91,6 +91,7 @@ impl<E: AuditedEntity> UpdateMany<E> {
     /// Reads the matching rows locked, updates them by key in chunks, records the changes.
     async fn run<C: TransactionTrait>(self, db: &C) -> Result<Vec<E::Model>, DbErr> {
         let txn = db.begin().await?;
+        super::hand_scope::<E, _>(&txn).await?;
         let mut select = E::find().filter(self.filter.clone());
         for column in key_columns::<E>() {
             select = select.order_by_asc(column);
@@ -118,7 +119,7 @@ impl<E: AuditedEntity> UpdateMany<E> {
             .iter()
             .filter_map(|o| new.remove(&model_record_id(o)).map(|n| (o, n)))
             .collect();
-        if is_enabled() {
+        if super::records::<E>() {
             record::<E, _>(
                 &txn,
                 Operation::Update,
@@ -126,6 +127,7 @@ impl<E: AuditedEntity> UpdateMany<E> {
             )
             .await?;
         }
+        super::end_scope::<E, _>(&txn).await?;
         txn.commit().await?;
         Ok(pairs.into_iter().map(|(_, n)| n).collect())
     }

@@ -7,6 +7,10 @@
 //! that fails leaves no audit row. Inside [`crate::transaction`] the old row is kept by
 //! the transaction itself; on other connections it waits in the [`stash`].
 //!
+//! An entity marked `#[audit(capture = "database")]` is recorded by triggers instead: its
+//! hooks run the same checks, write no rows, and hand the scope to the database
+//! ([`crate::db_capture`]).
+//!
 //! Everything the audit table could refuse (actor, context, key) is checked in the
 //! `before_*` hook, before the change is made ([`limits`]). When an `after_*` hook cannot
 //! record a change that did happen, it returns an error and dooms the transaction the
@@ -15,7 +19,7 @@
 
 pub mod limits;
 pub(crate) mod stash;
-mod strict;
+pub(crate) mod strict;
 
 use std::any::TypeId;
 
@@ -25,7 +29,8 @@ use sea_orm::{
     QueryResult, QuerySelect, QueryTrait,
 };
 
-use crate::entity::{AuditedEntity, ColumnPolicy, REDACTED};
+use crate::db_capture::handoff;
+use crate::entity::{AuditedEntity, CaptureMode, ColumnPolicy, REDACTED};
 use crate::key::{primary_key_condition, record_id};
 use crate::record::{self, Changeset, ColumnChange};
 use crate::transaction::{self, Begun, StoredKey, WriteKey};
@@ -45,6 +50,10 @@ where
         return Ok(am);
     }
     check_write::<E, C>(db).await?;
+    if E::capture_mode() == CaptureMode::Database {
+        handoff::before_write::<E, C>(db).await?;
+        return Ok(am);
+    }
     let key = am.get_primary_key_value();
     if let Some(key) = &key {
         limits::check_record_id(E::audit_table(), &record_id(key))?;
@@ -63,6 +72,9 @@ where
 {
     if skip_connection(db) {
         return Ok(());
+    }
+    if E::capture_mode() == CaptureMode::Database {
+        return handoff::after_write(db).await;
     }
     let id = record_id(&model.get_primary_key_value());
     let changes = if insert {
@@ -97,6 +109,10 @@ where
         return Ok(am);
     }
     check_write::<E, C>(db).await?;
+    if E::capture_mode() == CaptureMode::Database {
+        handoff::before_write::<E, C>(db).await?;
+        return Ok(am);
+    }
     if let Some(key) = am.get_primary_key_value() {
         limits::check_record_id(E::audit_table(), &record_id(&key))?;
         capture_old_row::<E, C>(db, key, Operation::Delete).await?;
@@ -112,6 +128,9 @@ where
 {
     if skip_connection(db) {
         return Ok(());
+    }
+    if E::capture_mode() == CaptureMode::Database {
+        return handoff::after_write(db).await;
     }
     let Some(key) = am.get_primary_key_value() else {
         return Ok(());

@@ -24,32 +24,37 @@ pub(super) async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Resul
     if !config::config().require_transaction {
         return Ok(());
     }
+    if in_transaction(db).await? {
+        Ok(())
+    } else {
+        Err(AuditError::NotInTransaction {
+            table: E::audit_table().to_owned(),
+        }
+        .into())
+    }
+}
+
+/// Whether `db` is surely a transaction; an error where that cannot be told (an unknown
+/// connection type, a `DatabaseExecutor` on SQLite).
+pub(crate) async fn in_transaction<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
     let id = typeid::of::<C>();
     let known_transaction = [
         typeid::of::<DatabaseTransaction>(),
         typeid::of::<AuditTransaction>(),
         typeid::of::<AuditSavepoint>(),
     ];
-    let in_transaction = if known_transaction.contains(&id) {
-        true
+    if known_transaction.contains(&id) {
+        Ok(true)
     } else if id == typeid::of::<DatabaseExecutor<'static>>() {
-        ask_database(db).await?
+        ask_database(db).await
     } else if id == typeid::of::<DatabaseConnection>() {
-        false
+        Ok(false)
     } else {
         let name = std::any::type_name::<C>();
-        return Err(AuditError::Input(format!(
-            "strict mode cannot tell whether `{name}` is a transaction: run audited writes \
-             through a `DatabaseTransaction`, `audit_core::transaction` or a `DatabaseExecutor`"
+        Err(AuditError::Input(format!(
+            "cannot tell whether `{name}` is a transaction: run audited writes through a \
+             `DatabaseTransaction`, `audit_core::transaction` or a `DatabaseExecutor`"
         ))
-        .into());
-    };
-    if in_transaction {
-        Ok(())
-    } else {
-        Err(AuditError::NotInTransaction {
-            table: E::audit_table().to_owned(),
-        }
         .into())
     }
 }

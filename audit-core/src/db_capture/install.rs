@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use super::model::{Capture, Kind};
-use super::{mysql, postgres, sqlite, trigger_name};
+use super::{mysql, postgres, ready, sqlite, trigger_name};
 use crate::{AuditError, AuditedEntity};
 
 /// Installs (or reinstalls) the capture of entity `E`: creates the audit table if needed,
@@ -16,6 +16,7 @@ use crate::{AuditError, AuditedEntity};
 /// # mod account { use audit_core::Audited; use sea_orm::entity::prelude::*;
 /// # #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
 /// # #[sea_orm(table_name = "account")]
+/// # #[audit(capture = "database")]
 /// # pub struct Model { #[sea_orm(primary_key)] pub id: i32, pub balance: i64 }
 /// # #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)] pub enum Relation {} }
 /// audit_core::db_capture::install::<account::Entity, _>(db).await?;
@@ -79,6 +80,7 @@ pub async fn install_all<C: ConnectionTrait>(
             ),
         )
         .await?;
+        ready::mark(capture.label);
     }
     Ok(())
 }
@@ -118,6 +120,7 @@ pub async fn uninstall_all<C: ConnectionTrait>(
             ),
         )
         .await?;
+        ready::unmark(capture.label);
     }
     Ok(())
 }
@@ -133,6 +136,7 @@ pub async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), A
 pub async fn check_all<C: ConnectionTrait>(db: &C, captures: &[Capture]) -> Result<(), AuditError> {
     for capture in captures {
         check_one(db, capture).await?;
+        ready::mark(capture.label);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use super::{Capture, install_all, uninstall_all};
 /// ```ignore
 /// use audit_core::db_capture::{Capture, InstallCapture};
 ///
+/// // `account::Model` is marked `#[audit(capture = "database")]`.
 /// fn migrations() -> Vec<Box<dyn MigrationTrait>> {
 ///     vec![
 ///         Box::new(audit_core::migration::CreateAuditTable::default()),

@@ -24,12 +24,14 @@
 //! An `UPDATE` that changes a primary key is refused (the trail is keyed by it): delete
 //! and insert the row instead.
 
+pub(crate) mod handoff;
 mod install;
 #[cfg(feature = "migration")]
 mod migration;
 mod model;
 mod mysql;
 mod postgres;
+pub(crate) mod ready;
 mod scope;
 mod sqlite;
 

@@ -37,6 +37,7 @@
 //! read runs just before it, as it would without the buffer.
 
 mod control;
+mod db_scope;
 mod savepoint;
 mod state;
 
@@ -50,6 +51,7 @@ use sea_orm::{
     QueryResult, Statement, TransactionError, TransactionOptions, TransactionTrait,
 };
 
+pub(crate) use db_scope::{hand_scope, is_audited};
 pub use savepoint::AuditSavepoint;
 pub(crate) use state::{StoredKey, WriteKey};
 
@@ -177,6 +179,10 @@ where
     };
     let result = {
         let _registered = Registration::new(&txn);
+        if let Err(e) = txn.hand_initial_scope().await {
+            let _ = txn.inner.rollback().await;
+            return Err(TransactionError::Connection(e));
+        }
         let result = callback(&txn).await;
         match result {
             Ok(value) => txn.finish().await.map(|()| value),
@@ -287,6 +293,9 @@ impl AuditTransaction {
         E: std::fmt::Display + std::fmt::Debug,
     {
         self.flush().await.map_err(TransactionError::Connection)?;
+        self.clear_scope()
+            .await
+            .map_err(TransactionError::Connection)?;
         let mut state = lock(&self.shared.state);
         let unfinished = state.writes.iter().find(|(_, old)| old.may_have_changed());
         if let Some(((_, id, _), _)) = unfinished {

@@ -38,7 +38,12 @@ pub(super) struct State {
     pub unbuffered: bool,
     /// Why this transaction must not commit, once something made that so.
     pub doomed: Option<String>,
+    /// The actor and context last handed to database capture, if any was.
+    pub db_scope: Option<ScopeKey>,
 }
+
+/// An actor and a context (as JSON text), as handed to database capture.
+pub(super) type ScopeKey = (Option<String>, Option<String>);
 
 /// The old row of a begun write.
 pub(super) enum OldRow {
