@@ -175,10 +175,14 @@ impl Bench {
         let audited = mode == Mode::Audited;
         audit_core::set_enabled(audited && self.args.capture == Capture::Hooks);
         let want = audited && self.args.capture == Capture::Database;
+        // One entity switches between the modes at run time: its triggers go in beside its
+        // hooks, which are switched off meanwhile (an application marks the model
+        // `#[audit(capture = "database")]` instead), and the scope is handed by hand.
+        let capture = || audit_core::db_capture::Capture::beside_hooks::<account::Entity>();
         if want && !self.installed {
-            audit_core::db_capture::install::<account::Entity, _>(&self.db).await?;
+            audit_core::db_capture::install_all(&self.db, &[capture()?]).await?;
         } else if !want && self.installed {
-            audit_core::db_capture::uninstall::<account::Entity, _>(&self.db).await?;
+            audit_core::db_capture::uninstall_all(&self.db, &[capture()?]).await?;
         }
         self.installed = want;
         Ok(())
