@@ -11,7 +11,8 @@ use crate::{AuditError, AuditedEntity};
 /// Installs (or reinstalls) the capture of entity `E`: creates the audit table if needed,
 /// (re)creates the triggers and records what they capture for [`check`]. Idempotent.
 ///
-/// ```no_run
+#[cfg_attr(feature = "derive", doc = "```no_run")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), audit_core::AuditError> {
 /// # mod account { use audit_core::Audited; use sea_orm::entity::prelude::*;
 /// # #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]

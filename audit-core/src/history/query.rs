@@ -113,7 +113,7 @@ pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery
     }
 }
 
-/// The history of every record of `E` (example in the [module docs](crate::history)).
+/// The history of every record of `E` (example in the [module docs](mod@crate::history)).
 pub fn table_history<E: AuditedEntity>() -> HistoryQuery {
     all_history().table(E::audit_table())
 }

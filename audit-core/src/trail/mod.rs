@@ -14,7 +14,8 @@
 //! - [`export`] (feature `export`): CSV or NDJSON of a filter, streamed page by page in
 //!   constant memory.
 //!
-//! ```
+#![cfg_attr(feature = "derive", doc = "```")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
 //! # use audit_core::Audited;
 //! # use sea_orm::entity::prelude::*;
 //! # use sea_orm::{ActiveValue::Set, Database, Schema};

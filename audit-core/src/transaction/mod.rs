@@ -68,7 +68,7 @@ pub const FLUSH_AT_ROWS: usize = 10_000;
 /// The drop-in counterpart of SeaORM's `db.transaction(...)`: the closure gets an
 /// [`AuditTransaction`] (a [`ConnectionTrait`] and [`TransactionTrait`]) to write through.
 /// It commits when the closure returns `Ok` and the transaction is sure of its trail (see
-/// the [module docs](self)), and rolls back otherwise.
+/// [`AuditTransaction`]), and rolls back otherwise.
 ///
 #[cfg_attr(feature = "derive", doc = "```")]
 #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
@@ -207,7 +207,7 @@ where
 }
 
 /// The transaction [`transaction`] hands its closure: a SeaORM transaction whose audit
-/// rows wait in a buffer until the transaction commits (see the [module docs](self)).
+/// rows wait in a buffer until the transaction commits (it fails closed: see [`transaction`]).
 pub struct AuditTransaction {
     inner: DatabaseTransaction,
     shared: Arc<Shared>,
