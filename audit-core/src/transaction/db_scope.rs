@@ -21,9 +21,14 @@ impl AuditTransaction {
     /// Hands the scope in force when the transaction begins, if this process captures
     /// any entity in the database and the scope holds an actor or a context.
     pub(super) async fn hand_initial_scope(&self) -> Result<(), DbErr> {
+        // Every audited transaction passes here: without database capture, nothing to do
+        // (and no context to clone).
+        if !ready::any() {
+            return Ok(());
+        }
         let context = current_context();
         let key = key_of(&context);
-        if !ready::any() || key == (None, None) {
+        if key == (None, None) {
             return Ok(());
         }
         for statement in scope_statements(self.inner.get_database_backend(), &context) {
