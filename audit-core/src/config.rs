@@ -18,6 +18,13 @@ use crate::AuditError;
 /// backend and the transaction (audit rows go through the hook's own connection), the actor,
 /// context and [`without_auditing`] (task-local scopes), and an
 /// [`AuditTransaction`](crate::AuditTransaction)'s buffer.
+///
+/// ```
+/// let settings = audit_core::AuditConfig::default();
+/// assert_eq!(settings, audit_core::AuditConfig::DEFAULT);
+/// assert_eq!(settings.table_name, "audit_log");
+/// assert!(!settings.require_transaction);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditConfig {
@@ -29,6 +36,10 @@ pub struct AuditConfig {
 
 impl AuditConfig {
     /// The defaults: table `audit_log`, strict mode off.
+    ///
+    /// ```
+    /// assert_eq!(audit_core::AuditConfig::DEFAULT.table_name, "audit_log");
+    /// ```
     pub const DEFAULT: AuditConfig = AuditConfig {
         table_name: Cow::Borrowed("audit_log"),
         require_transaction: false,
@@ -120,6 +131,15 @@ pub fn set_enabled(on: bool) {
 
 /// Whether writes here are audited: the process-wide switch is on and no
 /// [`without_auditing`] scope is in force (examples there and at [`set_enabled`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert!(audit_core::is_enabled());
+/// assert!(!audit_core::without_auditing(async { audit_core::is_enabled() }).await);
+/// # Ok(())
+/// # }
+/// ```
 pub fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed) && SUSPENDED.try_with(|_| ()).is_err()
 }

@@ -50,43 +50,85 @@ pub struct AuditContext {
 
 impl AuditContext {
     /// An empty context: no actor, no metadata.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new();
+    /// assert_eq!(context.actor_name(), None);
+    /// assert!(context.metadata().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the actor (user name, id, service account, ...).
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().actor("alice");
+    /// assert_eq!(context.actor_name(), Some("alice"));
+    /// ```
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
 
     /// Adds `request_id` to the metadata.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().request_id("req-42");
+    /// assert_eq!(context.metadata()["request_id"], "req-42");
+    /// ```
     pub fn request_id(self, id: impl Into<String>) -> Self {
         self.with("request_id", id.into())
     }
 
     /// Adds `ip` to the metadata.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().ip("10.0.0.7");
+    /// assert_eq!(context.metadata()["ip"], "10.0.0.7");
+    /// ```
     pub fn ip(self, ip: impl Into<String>) -> Self {
         self.with("ip", ip.into())
     }
 
     /// Adds `reason` to the metadata.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().reason("GDPR request #12");
+    /// assert_eq!(context.metadata()["reason"], "GDPR request #12");
+    /// ```
     pub fn reason(self, reason: impl Into<String>) -> Self {
         self.with("reason", reason.into())
     }
 
     /// Adds any JSON value to the metadata under `key`.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().with("tenant", 7).with("dry_run", false);
+    /// assert_eq!(context.metadata()["tenant"], 7);
+    /// assert_eq!(context.metadata()["dry_run"], false);
+    /// ```
     pub fn with(mut self, key: impl Into<String>, value: impl Into<Json>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
     }
 
     /// The actor of this context, if any.
+    ///
+    /// ```
+    /// assert_eq!(audit_core::AuditContext::new().actor("cron").actor_name(), Some("cron"));
+    /// ```
     pub fn actor_name(&self) -> Option<&str> {
         self.actor.as_deref()
     }
 
     /// The metadata of this context.
+    ///
+    /// ```
+    /// let context = audit_core::AuditContext::new().request_id("r1").ip("::1");
+    /// let keys: Vec<&str> = context.metadata().keys().map(String::as_str).collect();
+    /// assert_eq!(keys, ["ip", "request_id"]);
+    /// ```
     pub fn metadata(&self) -> &Map<String, Json> {
         &self.metadata
     }
@@ -164,12 +206,31 @@ pub fn set_actor_provider(provider: impl Fn() -> Option<String> + Send + Sync + 
 }
 
 /// Removes the global actor provider (example at [`set_actor_provider`]).
+///
+/// ```
+/// audit_core::set_actor_provider(|| Some("cron".to_owned()));
+/// audit_core::clear_actor_provider();
+/// assert_eq!(audit_core::current_actor(), None);
+/// ```
 pub fn clear_actor_provider() {
     *PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 /// The context in force here: the innermost scope's, with the actor taken from the global
 /// provider when no scope sets one (examples at [`AuditContext`] and [`AuditContext::scope`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use audit_core::AuditContext;
+/// let request = AuditContext::new().actor("alice").request_id("r7");
+/// let seen = request.scope(async { audit_core::current_context() }).await;
+/// assert_eq!(seen.actor_name(), Some("alice"));
+/// assert_eq!(seen.metadata()["request_id"], "r7");
+/// assert_eq!(audit_core::current_context().actor_name(), None); // outside the scope
+/// # Ok(())
+/// # }
+/// ```
 pub fn current_context() -> AuditContext {
     let mut context = SCOPE.try_with(Clone::clone).unwrap_or_default();
     if context.actor.is_none() {
@@ -181,6 +242,16 @@ pub fn current_context() -> AuditContext {
 
 /// The actor in force here (see [`current_context`]; examples at [`with_actor`] and
 /// [`set_actor_provider`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert_eq!(audit_core::current_actor(), None);
+/// let inside = audit_core::with_actor("alice", async { audit_core::current_actor() }).await;
+/// assert_eq!(inside.as_deref(), Some("alice"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn current_actor() -> Option<String> {
     current_context().actor
 }

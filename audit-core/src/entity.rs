@@ -6,6 +6,19 @@ use serde_json::Value as Json;
 use crate::AuditError;
 
 /// How one column appears in the trail.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::{AuditedEntity, ColumnPolicy};
+/// assert_eq!(ticket::Entity::column_policy(&ticket::Column::Status), ColumnPolicy::Record);
+/// assert_eq!(ticket::Entity::column_policy(&ticket::Column::Secret), ColumnPolicy::Redact);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ColumnPolicy {
@@ -18,9 +31,35 @@ pub enum ColumnPolicy {
 }
 
 /// The marker stored instead of the old and new values of a `#[audit(redact)]` column.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// // `secret` is `#[audit(redact)]`: its change is recorded, its value is not.
+/// let rows = audit_core::history::<ticket::Entity>(1).column(ticket::Column::Secret).fetch(&db).await?;
+/// assert_eq!(rows[0].new_value, Some(audit_core::REDACTED.into()));
+/// # Ok(())
+/// # }
+/// ```
 pub const REDACTED: &str = "[redacted]";
 
 /// Who writes an entity's audit rows, chosen on the model with `#[audit(capture = "...")]`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::{AuditedEntity, CaptureMode};
+/// // `ticket` has no `#[audit(capture = "database")]`: its hooks write the trail.
+/// assert_eq!(ticket::Entity::capture_mode(), CaptureMode::Hooks);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CaptureMode {
@@ -42,18 +81,79 @@ pub enum CaptureMode {
     note = "add `#[derive(Audited)]` (`use audit_core::Audited;`) to the entity's `Model`, \
             next to `DeriveEntityModel`"
 )]
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::AuditedEntity;
+/// // Implemented by `#[derive(Audited)]` on `ticket::Model`.
+/// assert_eq!(ticket::Entity::audit_table(), "ticket");
+/// # Ok(())
+/// # }
+/// ```
 pub trait AuditedEntity: EntityTrait {
     /// The label written to `audit_log.table_name` (the table name unless
     /// `#[audit(table = "...")]` renames it).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::AuditedEntity;
+    /// assert_eq!(ticket::Entity::audit_table(), "ticket");
+    /// # Ok(())
+    /// # }
+    /// ```
     fn audit_table() -> &'static str;
 
     /// How `column` appears in the trail.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::{AuditedEntity, ColumnPolicy};
+    /// assert_eq!(ticket::Entity::column_policy(&ticket::Column::Note), ColumnPolicy::Record);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn column_policy(column: &Self::Column) -> ColumnPolicy;
 
     /// Decodes a recorded JSON value back into `column`'s value.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::AuditedEntity;
+    /// let value = ticket::Entity::decode_value(&ticket::Column::Id, &serde_json::json!(1))?;
+    /// assert_eq!(value, sea_orm::Value::Int(Some(1)));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn decode_value(column: &Self::Column, json: &Json) -> Result<Value, AuditError>;
 
     /// Who writes the trail (`#[audit(capture = "database")]`; default: the hooks).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::{AuditedEntity, CaptureMode};
+    /// assert_eq!(ticket::Entity::capture_mode(), CaptureMode::Hooks);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn capture_mode() -> CaptureMode {
         CaptureMode::Hooks
     }

@@ -186,6 +186,11 @@ impl DecodeError {
     }
 
     /// Why the value did not decode.
+    ///
+    /// ```
+    /// let err = audit_core::value::decode::<bool>(&serde_json::json!(3)).unwrap_err();
+    /// assert!(!err.reason().is_empty());
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }

@@ -74,11 +74,87 @@ type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 #[sea_orm::prelude::async_trait::async_trait]
 pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {
     /// Builds a fresh ActiveModel (default: every column `NotSet`).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// use audit_core::{AuditHooks, Audited};
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// mod note {
+    ///     use super::*;
+    ///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    ///     #[sea_orm(table_name = "note")]
+    ///     #[audit(hooks)]
+    ///     pub struct Model {
+    ///         #[sea_orm(primary_key)]
+    ///         pub id: i32,
+    ///         pub text: String,
+    ///     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    ///     #[audit_core::async_trait]
+    ///     impl AuditHooks for ActiveModel {
+    ///         fn new() -> Self {
+    ///             Self { text: Set("(empty)".into()), ..ActiveModelTrait::default() }
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// let saved = <note::ActiveModel as ActiveModelBehavior>::new().insert(&db).await?;
+    /// assert_eq!(saved.text, "(empty)");
+    /// # Ok(())
+    /// # }
+    /// ```
     fn new() -> Self {
         <Self as ActiveModelTrait>::default()
     }
 
     /// Runs before `insert`, `update` and `save`, before the audit reads the old row.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// use audit_core::{AuditHooks, Audited};
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// mod note {
+    ///     use super::*;
+    ///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    ///     #[sea_orm(table_name = "note")]
+    ///     #[audit(hooks)]
+    ///     pub struct Model {
+    ///         #[sea_orm(primary_key)]
+    ///         pub id: i32,
+    ///         pub text: String,
+    ///     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    ///     #[audit_core::async_trait]
+    ///     impl AuditHooks for ActiveModel {
+    ///         async fn before_save<C: ConnectionTrait>(self, _db: &C, _insert: bool) -> Result<Self, DbErr> {
+    ///             if self.text.as_ref().is_empty() {
+    ///                 return Err(DbErr::Custom("a note needs text".into()));
+    ///             }
+    ///             Ok(self)
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// let refused = note::ActiveModel { text: Set(String::new()), ..Default::default() }.insert(&db).await;
+    /// assert!(refused.is_err());
+    /// // Refused before anything was written: no note, no audit row.
+    /// assert!(note::Entity::find().all(&db).await?.is_empty());
+    /// assert!(audit_core::all_history().fetch(&db).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn before_save<C>(self, db: &C, insert: bool) -> Result<Self, DbErr>
     where
         C: ConnectionTrait,
@@ -88,6 +164,43 @@ pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {
     }
 
     /// Runs after `insert`, `update` and `save`, after the audit rows are written.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// use audit_core::{AuditHooks, Audited};
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// mod note {
+    ///     use super::*;
+    ///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    ///     #[sea_orm(table_name = "note")]
+    ///     #[audit(hooks)]
+    ///     pub struct Model {
+    ///         #[sea_orm(primary_key)]
+    ///         pub id: i32,
+    ///         pub text: String,
+    ///     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    ///     #[audit_core::async_trait]
+    ///     impl AuditHooks for ActiveModel {
+    ///         async fn after_save<C: ConnectionTrait>(model: Model, db: &C, _insert: bool) -> Result<Model, DbErr> {
+    ///             // The audit rows of this write are already there.
+    ///             let rows = audit_core::history::<Entity>(model.id).fetch(db).await.map_err(DbErr::from)?;
+    ///             assert!(!rows.is_empty());
+    ///             Ok(model)
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// note::ActiveModel { text: Set("hi".into()), ..Default::default() }.insert(&db).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn after_save<C>(
         model: ModelOf<Self>,
         db: &C,
@@ -101,6 +214,42 @@ pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {
     }
 
     /// Runs before `delete`, before the audit reads the old row.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// use audit_core::{AuditHooks, Audited};
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// mod note {
+    ///     use super::*;
+    ///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    ///     #[sea_orm(table_name = "note")]
+    ///     #[audit(hooks)]
+    ///     pub struct Model {
+    ///         #[sea_orm(primary_key)]
+    ///         pub id: i32,
+    ///         pub text: String,
+    ///     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    ///     #[audit_core::async_trait]
+    ///     impl AuditHooks for ActiveModel {
+    ///         async fn before_delete<C: ConnectionTrait>(self, _db: &C) -> Result<Self, DbErr> {
+    ///             Err(DbErr::Custom("notes are kept".into()))
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// let kept = note::ActiveModel { text: Set("hi".into()), ..Default::default() }.insert(&db).await?;
+    /// assert!(kept.clone().delete(&db).await.is_err());
+    /// assert_eq!(note::Entity::find().all(&db).await?, [kept]);
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn before_delete<C>(self, db: &C) -> Result<Self, DbErr>
     where
         C: ConnectionTrait,
@@ -110,6 +259,45 @@ pub trait AuditHooks: ActiveModelTrait + Send + HooksEnabled {
     }
 
     /// Runs after `delete`, after the audit rows are written.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// use audit_core::{AuditHooks, Audited};
+    /// # use sea_orm::entity::prelude::*;
+    /// # use sea_orm::{ActiveValue::Set, Database, Schema};
+    /// mod note {
+    ///     use super::*;
+    ///     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    ///     #[sea_orm(table_name = "note")]
+    ///     #[audit(hooks)]
+    ///     pub struct Model {
+    ///         #[sea_orm(primary_key)]
+    ///         pub id: i32,
+    ///         pub text: String,
+    ///     }
+    /// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    /// #     pub enum Relation {}
+    ///     #[audit_core::async_trait]
+    ///     impl AuditHooks for ActiveModel {
+    ///         async fn after_delete<C: ConnectionTrait>(self, db: &C) -> Result<Self, DbErr> {
+    ///             // The delete's audit rows are written, in the same transaction.
+    ///             let id = *self.id.as_ref();
+    ///             let rows = audit_core::history::<Entity>(id).operation(audit_core::Operation::Delete).fetch(db).await.map_err(DbErr::from)?;
+    ///             assert_eq!(rows.len(), 2);
+    ///             Ok(self)
+    ///         }
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(note::Entity)).await?;
+    /// # audit_core::create_audit_table(&db).await?;
+    /// let note = note::ActiveModel { text: Set("hi".into()), ..Default::default() }.insert(&db).await?;
+    /// note.delete(&db).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn after_delete<C>(self, db: &C) -> Result<Self, DbErr>
     where
         C: ConnectionTrait,

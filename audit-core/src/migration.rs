@@ -30,6 +30,33 @@ use crate::schema::{AuditTableOptions, create_audit_table_with};
 
 /// Creates the audit table and its indexes (and, with `options.append_only`, the triggers
 /// that make it append-only); `down` drops the table.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use audit_core::{AuditTableOptions, migration::CreateAuditTable};
+/// use sea_orm_migration::{MigrationTrait, MigratorTrait};
+/// struct Migrator;
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///         let options = AuditTableOptions::append_only();
+///         vec![Box::new(CreateAuditTable { options })]
+///     }
+/// }
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// Migrator::up(&db, None).await?;
+/// // Append-only: the audit table takes new rows and refuses to lose any.
+/// use sea_orm::ConnectionTrait;
+/// db.execute_unprepared(
+///     "INSERT INTO audit_log (changeset_id, table_name, record_id, operation, column_name, \
+///      new_value, changed_at) VALUES ('c1', 'ticket', '1', 'insert', 'status', '\"open\"', \
+///      '2026-01-01T00:00:00.000000Z')",
+/// )
+/// .await?;
+/// assert!(db.execute_unprepared("DELETE FROM audit_log").await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CreateAuditTable {
     /// What to create besides the table.

@@ -30,6 +30,10 @@ pub enum Operation {
 
 impl Operation {
     /// The text stored in `audit_log.operation`.
+    ///
+    /// ```
+    /// assert_eq!(audit_core::Operation::Insert.as_str(), "insert");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Insert => "insert",

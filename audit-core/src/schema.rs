@@ -5,6 +5,16 @@ use sea_orm::{ConnectionTrait, DbBackend};
 use crate::{AuditError, config};
 
 /// Options for [`create_audit_table_with`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use audit_core::{AuditTableOptions, create_audit_table_with};
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// create_audit_table_with(&db, AuditTableOptions::append_only().with_column_index()).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use]
@@ -28,17 +38,32 @@ pub struct AuditTableOptions {
 
 impl AuditTableOptions {
     /// Options with the append-only triggers turned on.
+    ///
+    /// ```
+    /// let options = audit_core::AuditTableOptions::append_only();
+    /// assert!(options.append_only && !options.column_index);
+    /// ```
     pub fn append_only() -> Self {
         Self::default().with_append_only()
     }
 
     /// These options with the append-only triggers turned on.
+    ///
+    /// ```
+    /// let options = audit_core::AuditTableOptions::default().with_append_only();
+    /// assert!(options.append_only);
+    /// ```
     pub fn with_append_only(mut self) -> Self {
         self.append_only = true;
         self
     }
 
     /// These options with the PostgreSQL DDL guard (and append-only) turned on.
+    ///
+    /// ```
+    /// let options = audit_core::AuditTableOptions::default().with_ddl_guard();
+    /// assert!(options.append_only && options.ddl_guard);
+    /// ```
     pub fn with_ddl_guard(mut self) -> Self {
         self.append_only = true;
         self.ddl_guard = true;
@@ -46,6 +71,11 @@ impl AuditTableOptions {
     }
 
     /// These options with the column index turned on.
+    ///
+    /// ```
+    /// let options = audit_core::AuditTableOptions::default().with_column_index();
+    /// assert!(options.column_index && !options.append_only);
+    /// ```
     pub fn with_column_index(mut self) -> Self {
         self.column_index = true;
         self

@@ -12,6 +12,25 @@ use crate::entity::AuditedEntity;
 /// Starts an audited insert of `models`, like SeaORM's `Entity::insert_many(models)`; the
 /// entity is the models' own. Run it with [`InsertMany::exec`] or
 /// [`InsertMany::exec_with_returning`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = empty_db().await?;
+/// let tickets = ["a", "b", "c"].map(|note| ticket::ActiveModel {
+///     status: Set("open".into()),
+///     note: Set(note.into()),
+///     secret: Set(String::new()),
+///     ..Default::default()
+/// });
+/// assert_eq!(audit_core::bulk::insert_many(tickets).exec(&db).await?, 3);
+/// // 3 rows × 4 columns, each recorded as an insert.
+/// assert_eq!(audit_core::table_history::<ticket::Entity>().fetch(&db).await?.len(), 12);
+/// # Ok(())
+/// # }
+/// ```
 pub fn insert_many<A, I>(models: I) -> InsertMany<A>
 where
     A: ActiveModelTrait,
@@ -29,6 +48,19 @@ where
 /// bind-parameter limit (MariaDB 10.5+ for `RETURNING` on MySQL-family servers). A row
 /// with no column set (every value the table's default) has no multi-row form: it is
 /// inserted alone, in order, as `INSERT ... DEFAULT VALUES`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = empty_db().await?;
+/// let one = ticket::ActiveModel { status: Set("open".into()), note: Set("x".into()), secret: Set(String::new()), ..Default::default() };
+/// let inserted = audit_core::bulk::insert_many([one]).exec_with_returning(&db).await?;
+/// assert_eq!(inserted[0].id, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "an insert does nothing until `exec` is awaited"]
 pub struct InsertMany<A> {
@@ -42,12 +74,38 @@ where
     E::Model: IntoActiveModel<A>,
 {
     /// Runs the insert; returns how many rows it inserted.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = empty_db().await?;
+    /// let none: Vec<ticket::ActiveModel> = Vec::new();
+    /// assert_eq!(audit_core::bulk::insert_many(none).exec(&db).await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn exec<C: TransactionTrait>(self, db: &C) -> Result<u64, DbErr> {
         Ok(self.exec_with_returning(db).await?.len() as u64)
     }
 
     /// Runs the insert; returns the rows as stored (generated keys and defaults
     /// included), in the order given.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = empty_db().await?;
+    /// let rows = ["x", "y"].map(|note| ticket::ActiveModel { status: Set("open".into()), note: Set(note.into()), secret: Set(String::new()), ..Default::default() });
+    /// let stored = audit_core::bulk::insert_many(rows).exec_with_returning(&db).await?;
+    /// let ids: Vec<i32> = stored.iter().map(|t| t.id).collect();
+    /// assert_eq!(ids, [1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn exec_with_returning<C: TransactionTrait>(
         self,
         db: &C,

@@ -18,6 +18,24 @@ const COMPOSITE_KEYS_PER_STATEMENT: usize = 5_000;
 
 /// Starts an audited `UPDATE` of the rows of `E` that match a filter, like SeaORM's
 /// `Entity::update_many()`; see [`UpdateMany`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let changed = audit_core::bulk::update_many::<ticket::Entity>()
+///     .col_expr(ticket::Column::Status, Expr::value("archived"))
+///     .filter(ticket::Column::Status.eq("closed"))
+///     .exec(&db)
+///     .await?;
+/// assert_eq!(changed, 1);
+/// let last = audit_core::history::<ticket::Entity>(1).newest_first().limit(1).fetch(&db).await?;
+/// assert_eq!((last[0].old_value.clone(), last[0].new_value.clone()), (Some("closed".into()), Some("archived".into())));
+/// # Ok(())
+/// # }
+/// ```
 pub fn update_many<E: AuditedEntity>() -> UpdateMany<E> {
     UpdateMany {
         values: Vec::new(),
@@ -29,6 +47,22 @@ pub fn update_many<E: AuditedEntity>() -> UpdateMany<E> {
 ///
 /// Each changed row gets one audit row per audited column whose value changed, old value
 /// read in the same transaction (locked on PostgreSQL and MySQL), new value as stored.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let none = audit_core::bulk::update_many::<ticket::Entity>()
+///     .col_expr(ticket::Column::Note, Expr::value("n/a"))
+///     .filter(ticket::Column::Status.eq("open"))
+///     .exec(&db)
+///     .await?;
+/// assert_eq!(none, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "an update does nothing until `exec` is awaited"]
 pub struct UpdateMany<E: AuditedEntity> {
@@ -38,12 +72,41 @@ pub struct UpdateMany<E: AuditedEntity> {
 
 impl<E: AuditedEntity> UpdateMany<E> {
     /// Sets `column` to `expr` (which may refer to the row's columns).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// // An expression over the row's own columns.
+    /// let changed = audit_core::bulk::update_many::<ticket::Entity>()
+    ///     .col_expr(ticket::Column::Note, Expr::cust("upper(note)"))
+    ///     .exec_with_returning(&db)
+    ///     .await?;
+    /// assert_eq!(changed[0].note, "PRINTER JAM");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn col_expr(mut self, column: E::Column, expr: impl Into<Expr>) -> Self {
         self.values.push((column, expr.into()));
         self
     }
 
     /// Sets every column that is `Set` in `model` to its value.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let values = ticket::ActiveModel { note: Set("toner".into()), ..Default::default() };
+    /// let changed = audit_core::bulk::update_many::<ticket::Entity>().set(values).exec_with_returning(&db).await?;
+    /// assert_eq!(changed[0].note, "toner");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set<A: ActiveModelTrait<Entity = E>>(mut self, model: A) -> Self {
         for column in E::Column::iter() {
             if let ActiveValue::Set(value) = model.get(column) {
@@ -54,6 +117,22 @@ impl<E: AuditedEntity> UpdateMany<E> {
     }
 
     /// Restricts the update to rows matching `condition` (several calls are `AND`ed).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let changed = audit_core::bulk::update_many::<ticket::Entity>()
+    ///     .col_expr(ticket::Column::Status, Expr::value("open"))
+    ///     .filter(ticket::Column::Id.eq(1))
+    ///     .exec(&db)
+    ///     .await?;
+    /// assert_eq!(changed, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn filter(mut self, condition: impl IntoCondition) -> Self {
         self.filter = self.filter.add(condition.into_condition());
         self
@@ -61,6 +140,22 @@ impl<E: AuditedEntity> UpdateMany<E> {
 
     /// Runs the update; returns how many rows it matched (with auditing off, SeaORM's
     /// `rows_affected`, which on MySQL counts only rows whose values changed).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let unchanged = audit_core::bulk::update_many::<ticket::Entity>()
+    ///     .col_expr(ticket::Column::Status, Expr::value("open"))
+    ///     .filter(ticket::Column::Id.eq(99))
+    ///     .exec(&db)
+    ///     .await?;
+    /// assert_eq!(unchanged, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn exec<C>(self, db: &C) -> Result<u64, DbErr>
     where
         C: ConnectionTrait + TransactionTrait,
@@ -77,6 +172,21 @@ impl<E: AuditedEntity> UpdateMany<E> {
     }
 
     /// Runs the update; returns the updated rows as stored, in primary key order.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let changed = audit_core::bulk::update_many::<ticket::Entity>()
+    ///     .col_expr(ticket::Column::Status, Expr::value("reopened"))
+    ///     .exec_with_returning(&db)
+    ///     .await?;
+    /// assert_eq!(changed[0].status, "reopened");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn exec_with_returning<C>(self, db: &C) -> Result<Vec<E::Model>, DbErr>
     where
         C: ConnectionTrait + TransactionTrait,

@@ -9,14 +9,47 @@ use serde_json::Value as Json;
 use crate::{AuditContext, AuditError};
 
 /// The longest actor, in characters (the actor index holds it whole on every backend).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::limits::MAX_ACTOR_CHARS;
+/// let long = "a".repeat(MAX_ACTOR_CHARS + 1);
+/// let draft = ticket::ActiveModel { status: Set("new".into()), note: Set(String::new()), secret: Set(String::new()), ..Default::default() };
+/// // Refused before the insert runs: no ticket without its trail.
+/// let refused = audit_core::with_actor(long, draft.insert(&db)).await;
+/// assert!(refused.unwrap_err().to_string().contains("actor is 513 characters long"));
+/// assert_eq!(ticket::Entity::find().all(&db).await?.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub const MAX_ACTOR_CHARS: usize = 512;
 /// The longest record id (a key's text form), in characters (the record index holds it).
+///
+/// ```
+/// assert_eq!(audit_core::limits::MAX_RECORD_ID_CHARS, 512);
+/// ```
 pub const MAX_RECORD_ID_CHARS: usize = 512;
 /// The longest table label, in characters.
+///
+/// ```
+/// assert_eq!(audit_core::limits::MAX_TABLE_CHARS, 128);
+/// ```
 pub const MAX_TABLE_CHARS: usize = 128;
 /// The deepest nesting of the context's JSON (arrays and objects).
+///
+/// ```
+/// assert_eq!(audit_core::limits::MAX_CONTEXT_DEPTH, 32);
+/// ```
 pub const MAX_CONTEXT_DEPTH: usize = 32;
 /// The largest context, in bytes of its JSON text.
+///
+/// ```
+/// assert_eq!(audit_core::limits::MAX_CONTEXT_BYTES, 64 * 1024);
+/// ```
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
 
 /// Checks the actor and context in force for a write to `table`.

@@ -11,24 +11,46 @@ use crate::{AuditError, AuditedEntity};
 /// Installs (or reinstalls) the capture of entity `E`: creates the audit table if needed,
 /// (re)creates the triggers and records what they capture for [`check`]. Idempotent.
 ///
-#[cfg_attr(feature = "derive", doc = "```no_run")]
+#[cfg_attr(feature = "derive", doc = "```")]
 #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
-/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), audit_core::AuditError> {
-/// # mod account { use audit_core::Audited; use sea_orm::entity::prelude::*;
-/// # #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
-/// # #[sea_orm(table_name = "account")]
-/// # #[audit(capture = "database")]
-/// # pub struct Model { #[sea_orm(primary_key)] pub id: i32, pub balance: i64 }
-/// # #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)] pub enum Relation {} }
-/// audit_core::db_capture::install::<account::Entity, _>(db).await?;
-/// // Raw SQL is captured from now on.
-/// # Ok(()) }
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = empty_db().await?;
+/// // `memo::Model` is marked `#[audit(capture = "database")]`.
+/// audit_core::db_capture::install::<memo::Entity, _>(&db).await?;
+/// audit_core::db_capture::install::<memo::Entity, _>(&db).await?; // idempotent
+/// // Raw SQL is captured from now on, with the actor of the current scope.
+/// audit_core::with_actor("carol", audit_core::transaction(&db, |txn| {
+///     Box::pin(async move { txn.execute_unprepared("INSERT INTO memo (body) VALUES ('hi')").await })
+/// }))
+/// .await?;
+/// let rows = audit_core::table_history::<memo::Entity>().fetch(&db).await?;
+/// assert!(rows.iter().all(|row| row.actor.as_deref() == Some("carol")));
+/// # Ok(())
+/// # }
 /// ```
 pub async fn install<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), AuditError> {
     install_all(db, &[Capture::of::<E>()?]).await
 }
 
 /// [`install`] for several entities (build each with [`Capture::of`]).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{Capture, install_all};
+/// install_all(&db, &[Capture::of::<memo::Entity>()?]).await?;
+/// // Raw SQL, from any client, is in the trail now.
+/// db.execute_unprepared("INSERT INTO memo (body) VALUES ('hello')").await?;
+/// let rows = audit_core::table_history::<memo::Entity>().fetch(&db).await?;
+/// assert_eq!(rows.len(), 2); // id and body
+/// # Ok(())
+/// # }
+/// ```
 pub async fn install_all<C: ConnectionTrait>(
     db: &C,
     captures: &[Capture],
@@ -87,11 +109,41 @@ pub async fn install_all<C: ConnectionTrait>(
 }
 
 /// Removes the capture of entity `E`: its triggers and its record. Idempotent.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{install, uninstall};
+/// install::<memo::Entity, _>(&db).await?;
+/// uninstall::<memo::Entity, _>(&db).await?;
+/// db.execute_unprepared("INSERT INTO memo (body) VALUES ('unseen')").await?;
+/// assert!(audit_core::table_history::<memo::Entity>().fetch(&db).await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn uninstall<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), AuditError> {
     uninstall_all(db, &[Capture::of::<E>()?]).await
 }
 
 /// [`uninstall`] for several entities.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{Capture, install_all, uninstall_all};
+/// let captures = [Capture::of::<memo::Entity>()?];
+/// install_all(&db, &captures).await?;
+/// uninstall_all(&db, &captures).await?;
+/// assert!(audit_core::db_capture::check::<memo::Entity, _>(&db).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn uninstall_all<C: ConnectionTrait>(
     db: &C,
     captures: &[Capture],
@@ -129,11 +181,47 @@ pub async fn uninstall_all<C: ConnectionTrait>(
 /// The start-up check: fails, naming the table and column, when the installed capture of
 /// `E` no longer matches the entity (a column added, renamed or removed, a policy or type
 /// changed, a trigger dropped, a column missing from the table). Fix it with [`install`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{check, install};
+/// // Not installed yet: the start-up check refuses, naming the table.
+/// let err = check::<memo::Entity, _>(&db).await.unwrap_err();
+/// assert!(err.to_string().contains("memo"), "{err}");
+/// install::<memo::Entity, _>(&db).await?;
+/// check::<memo::Entity, _>(&db).await?;
+/// // Someone drops a trigger behind our back: the check sees it.
+/// let sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'memo'";
+/// let triggers = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await?;
+/// let name: String = triggers[0].try_get("", "name")?;
+/// db.execute_unprepared(&format!("DROP TRIGGER {name}")).await?;
+/// assert!(check::<memo::Entity, _>(&db).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn check<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), AuditError> {
     check_all(db, &[Capture::of::<E>()?]).await
 }
 
 /// [`check`] for several entities.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{Capture, check_all, install_all};
+/// let captures = [Capture::of::<memo::Entity>()?];
+/// install_all(&db, &captures).await?;
+/// check_all(&db, &captures).await?; // at start-up, before serving writes
+/// # Ok(())
+/// # }
+/// ```
 pub async fn check_all<C: ConnectionTrait>(db: &C, captures: &[Capture]) -> Result<(), AuditError> {
     for capture in captures {
         check_one(db, capture).await?;

@@ -9,20 +9,36 @@ use super::{Capture, install_all, uninstall_all};
 /// migrations that create (or change) the captured tables, and add a new one whenever an
 /// audited entity's columns or policies change.
 ///
-/// ```ignore
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
 /// use audit_core::db_capture::{Capture, InstallCapture};
+/// use sea_orm_migration::{MigrationTrait, MigratorTrait};
 ///
-/// // `account::Model` is marked `#[audit(capture = "database")]`.
-/// fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-///     vec![
-///         Box::new(audit_core::migration::CreateAuditTable::default()),
-///         /* your tables */
-///         Box::new(InstallCapture::new(
-///             "m20261203_000001_capture",
-///             vec![Capture::of::<account::Entity>().unwrap()],
-///         )),
-///     ]
+/// struct Migrator;
+///
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///         vec![
+///             Box::new(audit_core::migration::CreateAuditTable::default()),
+///             /* your tables */
+///             // `memo::Model` is marked `#[audit(capture = "database")]`.
+///             Box::new(InstallCapture::new(
+///                 "m20261203_000001_capture_memo",
+///                 vec![Capture::of::<memo::Entity>().unwrap()],
+///             )),
+///         ]
+///     }
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.execute(&Schema::new(db.get_database_backend()).create_table_from_entity(memo::Entity)).await?;
+/// Migrator::up(&db, None).await?;
+/// audit_core::db_capture::check::<memo::Entity, _>(&db).await?;
+/// Migrator::down(&db, None).await?; // removes the capture, then the audit table
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct InstallCapture {
@@ -31,7 +47,21 @@ pub struct InstallCapture {
 }
 
 impl InstallCapture {
-    /// A migration named `name` installing `captures`.
+    /// A migration named `name` installing `captures` (example at [`InstallCapture`]).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::db_capture::{Capture, InstallCapture};
+    /// use sea_orm_migration::MigrationName;
+    /// let step = InstallCapture::new("m20261203_000001_capture_memo", vec![Capture::of::<memo::Entity>()?]);
+    /// assert_eq!(step.name(), "m20261203_000001_capture_memo");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(name: impl Into<String>, captures: Vec<Capture>) -> Self {
         InstallCapture {
             name: name.into(),

@@ -105,6 +105,21 @@ pub(crate) struct Column {
 /// Database capture of one audited entity: the table it watches and what it writes to the
 /// trail. Built from the entity's `#[derive(Audited)]` metadata with [`Capture::of`];
 /// installed with [`super::install`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::db_capture::{Capture, install_all};
+/// // Only entities marked `#[audit(capture = "database")]` can be captured by the database:
+/// // `ticket`'s hooks already record it, and both would record every change twice.
+/// assert!(Capture::of::<ticket::Entity>().is_err());
+/// install_all(&db, &[Capture::of::<memo::Entity>()?]).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capture {
     pub(crate) table: String,
@@ -194,6 +209,18 @@ impl Capture {
     }
 
     /// The captured table's name.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let capture = audit_core::db_capture::Capture::of::<memo::Entity>()?;
+    /// assert_eq!(capture.table(), "memo");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn table(&self) -> &str {
         &self.table
     }

@@ -19,6 +19,20 @@ use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 /// after the record was created) are known to be unknown: [`get`](Self::get) and
 /// [`into_model`](Self::into_model) fail with [`AuditError::NotRecorded`] for them, and
 /// [`into_active_model`](Self::into_active_model) leaves them `NotSet`. No guessed value.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let now = audit_core::history::snapshot_as_of::<ticket::Entity>(&db, 1, chrono::Utc::now()).await?.unwrap();
+/// assert_eq!(now.version, 2);
+/// assert_eq!(now.get(ticket::Column::Status)?, "closed".into());
+/// assert!(matches!(now.unrecorded()[..], [ticket::Column::Secret])); // redacted: never guessed
+/// # Ok(())
+/// # }
+/// ```
 #[non_exhaustive]
 pub struct Snapshot<E: EntityTrait> {
     /// The last version applied (the record's state right after it).
@@ -83,6 +97,19 @@ impl<E: AuditedEntity> Snapshot<E> {
     }
 
     /// The value of `column`, or [`AuditError::NotRecorded`] when the trail cannot give it.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let first = audit_core::history::snapshot_at_version::<ticket::Entity>(&db, 1, 1).await?.unwrap();
+    /// assert_eq!(first.get(ticket::Column::Status)?, "open".into());
+    /// assert!(matches!(first.get(ticket::Column::Secret), Err(audit_core::AuditError::NotRecorded { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get(&self, column: E::Column) -> Result<Value, AuditError> {
         let found = self
             .values
@@ -97,6 +124,18 @@ impl<E: AuditedEntity> Snapshot<E> {
     }
 
     /// The columns this snapshot cannot give back.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let now = audit_core::history::snapshot_as_of::<ticket::Entity>(&db, 1, chrono::Utc::now()).await?.unwrap();
+    /// assert!(matches!(now.unrecorded()[..], [ticket::Column::Secret]));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unrecorded(&self) -> Vec<E::Column> {
         self.values
             .iter()
@@ -107,6 +146,19 @@ impl<E: AuditedEntity> Snapshot<E> {
 
     /// The whole model, or [`AuditError::NotRecorded`] naming the first column the trail
     /// cannot give back.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let now = audit_core::history::snapshot_as_of::<ticket::Entity>(&db, 1, chrono::Utc::now()).await?.unwrap();
+    /// // `secret` is redacted, so the whole model cannot be rebuilt.
+    /// assert!(matches!(now.into_model(), Err(audit_core::AuditError::NotRecorded { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_model(self) -> Result<E::Model, AuditError>
     where
         E::ActiveModel: TryIntoModel<E::Model>,
@@ -124,6 +176,21 @@ impl<E: AuditedEntity> Snapshot<E> {
     }
 
     /// A partial model: every column the trail knows is `Set`, the others are `NotSet`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use sea_orm::ActiveValue::NotSet;
+    /// let now = audit_core::history::snapshot_as_of::<ticket::Entity>(&db, 1, chrono::Utc::now()).await?.unwrap();
+    /// let partial = now.into_active_model()?;
+    /// assert_eq!(partial.status, Set("closed".to_owned()));
+    /// assert_eq!(partial.secret, NotSet);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_active_model(self) -> Result<E::ActiveModel, AuditError> {
         let mut am = <E::ActiveModel as ActiveModelTrait>::default();
         for (column, recalled) in self.values {

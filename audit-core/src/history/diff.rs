@@ -12,6 +12,20 @@ use super::versions::{Version, record_versions, versions};
 use crate::{AuditError, AuditedEntity, ColumnPolicy, record_id};
 
 /// One column that differs between two states of a record.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let changed = audit_core::diff_versions::<ticket::Entity>(&db, 1, 1, 2).await?;
+/// assert_eq!(changed.len(), 1);
+/// assert_eq!(changed[0].column, "status");
+/// assert_eq!((changed[0].old_value.clone(), changed[0].new_value.clone()), (Some("open".into()), Some("closed".into())));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ColumnDiff {

@@ -7,6 +7,23 @@ use serde_json::Value as Json;
 use crate::{AuditError, Operation};
 
 /// One audit row: one column of one record in one write.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let rows = audit_core::history::<ticket::Entity>(1).newest_first().fetch(&db).await?;
+/// let last = &rows[0];
+/// assert_eq!((last.table.as_str(), last.record_id.as_str(), last.column.as_str()), ("ticket", "1", "status"));
+/// assert_eq!(last.operation, audit_core::Operation::Update);
+/// assert_eq!(last.old_value, Some("open".into()));
+/// assert_eq!(last.new_value, Some("closed".into()));
+/// assert_eq!(last.actor.as_deref(), Some("bob"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct AuditEntry {

@@ -12,6 +12,26 @@ use crate::value::stored_forms;
 use crate::{AuditError, AuditedEntity, Operation, config};
 
 /// The primary key value of entity `E` (`i32`, `(String, i64)`, ...).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// use audit_core::KeyOf;
+/// # use audit_core::Audited;
+/// # use sea_orm::entity::prelude::*;
+/// # #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// # #[sea_orm(table_name = "line")]
+/// # pub struct Model {
+/// #     #[sea_orm(primary_key, auto_increment = false)]
+/// #     pub order_id: i32,
+/// #     #[sea_orm(primary_key, auto_increment = false)]
+/// #     pub sku: String,
+/// # }
+/// # #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// # pub enum Relation {}
+/// // A composite key is a tuple.
+/// let key: KeyOf<Entity> = (7, "tea".to_owned());
+/// let _query = audit_core::history::<Entity>(key);
+/// ```
 pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
 
 /// A read of the audit trail: filters, order and page, run with [`fetch`](Self::fetch) or
@@ -114,16 +134,68 @@ pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery
 }
 
 /// The history of every record of `E` (example in the [module docs](mod@crate::history)).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// // Every audit row of every ticket, oldest first.
+/// let rows = audit_core::table_history::<ticket::Entity>().fetch(&db).await?;
+/// assert!(rows.iter().all(|row| row.table == "ticket"));
+/// assert_eq!(rows.len(), 5); // 4 columns inserted, 1 updated
+/// # Ok(())
+/// # }
+/// ```
 pub fn table_history<E: AuditedEntity>() -> HistoryQuery {
     all_history().table(E::audit_table())
 }
 
 /// The whole trail, every table.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// // The last write made anywhere.
+/// let newest = audit_core::all_history().newest_first().limit(1).fetch(&db).await?;
+/// assert_eq!(newest[0].actor.as_deref(), Some("bob"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn all_history() -> HistoryQuery {
     HistoryQuery::default()
 }
 
 /// One page of a [`HistoryQuery`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let mut next = None;
+/// let mut seen = 0;
+/// loop {
+///     let mut query = audit_core::history::<ticket::Entity>(1);
+///     if let Some(cursor) = next {
+///         query = query.after(cursor);
+///     }
+///     let page = query.page(&db, 2).await?;
+///     seen += page.entries.len();
+///     match page.next {
+///         Some(cursor) => next = Some(cursor),
+///         None => break,
+///     }
+/// }
+/// assert_eq!(seen, 5);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Page {
@@ -135,53 +207,176 @@ pub struct Page {
 
 impl HistoryQuery {
     /// Only rows of the table labelled `table` (see [`AuditedEntity::audit_table`]).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::all_history().table("ticket").fetch(&db).await?;
+    /// assert_eq!(rows.len(), 5);
+    /// assert!(audit_core::all_history().table("invoice").fetch(&db).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = Some(table.into());
         self
     }
 
     /// Only rows of the record whose key text is `record_id` (see [`crate::record_id`]).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let key = audit_core::record_id(&sea_orm::sea_query::ValueTuple::One(1i32.into()));
+    /// let rows = audit_core::all_history().table("ticket").record_id(key).fetch(&db).await?;
+    /// assert_eq!(rows.len(), 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn record_id(mut self, record_id: impl Into<String>) -> Self {
         self.record_id = vec![record_id.into()];
         self
     }
 
     /// Only rows of `column`; call again to add more columns.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let statuses = audit_core::history::<ticket::Entity>(1)
+    ///     .column(ticket::Column::Status)
+    ///     .fetch(&db)
+    ///     .await?;
+    /// let values: Vec<_> = statuses.iter().map(|row| row.new_value.clone()).collect();
+    /// assert_eq!(values, [Some("open".into()), Some("closed".into())]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn column(self, column: impl IdenStatic) -> Self {
         self.column_named(column.as_str())
     }
 
     /// Only rows of the column named `name`; call again to add more columns.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::all_history()
+    ///     .column_named("status")
+    ///     .column_named("note")
+    ///     .fetch(&db)
+    ///     .await?;
+    /// assert_eq!(rows.len(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn column_named(mut self, name: impl Into<String>) -> Self {
         self.columns.push(name.into());
         self
     }
 
     /// Only changes made by `actor`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let by_bob = audit_core::history::<ticket::Entity>(1).actor("bob").fetch(&db).await?;
+    /// assert_eq!(by_bob.len(), 1);
+    /// assert_eq!(by_bob[0].column, "status");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
 
     /// Only rows of `operation`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::Operation;
+    /// let updates = audit_core::all_history().operation(Operation::Update).fetch(&db).await?;
+    /// assert_eq!(updates.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn operation(mut self, operation: Operation) -> Self {
         self.operation = Some(operation);
         self
     }
 
     /// Only rows of the changeset `changeset_id`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let first = &audit_core::history::<ticket::Entity>(1).limit(1).fetch(&db).await?[0];
+    /// // Every row of the insert (one per column) shares its changeset.
+    /// let insert = audit_core::all_history().changeset(first.changeset_id.clone()).fetch(&db).await?;
+    /// assert_eq!(insert.len(), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn changeset(mut self, changeset_id: impl Into<String>) -> Self {
         self.changeset = Some(changeset_id.into());
         self
     }
 
     /// Only changes at or after `at`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    /// assert_eq!(audit_core::all_history().since(hour_ago).fetch(&db).await?.len(), 5);
+    /// assert!(audit_core::all_history().since(chrono::Utc::now() + chrono::Duration::hours(1)).fetch(&db).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn since(mut self, at: DateTime<Utc>) -> Self {
         self.since = Some(at);
         self
     }
 
     /// Only changes at or before `at`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    /// assert!(audit_core::all_history().until(hour_ago).fetch(&db).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn until(mut self, at: DateTime<Utc>) -> Self {
         self.until = Some(at);
         self
@@ -194,6 +389,23 @@ impl HistoryQuery {
     /// The value is compared in its stored form (see [`crate::value`]): JSON with its keys
     /// in any order, and the forms earlier versions stored (a native enum's serde form),
     /// match too.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// // Who closed ticket 1?
+    /// let closed = audit_core::history::<ticket::Entity>(1)
+    ///     .column(ticket::Column::Status)
+    ///     .new_value("closed")
+    ///     .fetch(&db)
+    ///     .await?;
+    /// assert_eq!(closed[0].actor.as_deref(), Some("bob"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new_value(mut self, value: impl Into<Value>) -> Self {
         self.new_value = stored_forms(&value.into());
         self
@@ -207,36 +419,103 @@ impl HistoryQuery {
     }
 
     /// Only rows whose old value is `value` (compared as [`new_value`](Self::new_value)).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let reopened_from_open = audit_core::all_history().old_value("open").fetch(&db).await?;
+    /// assert_eq!(reopened_from_open[0].new_value, Some("closed".into()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn old_value(mut self, value: impl Into<Value>) -> Self {
         self.old_value = stored_forms(&value.into());
         self
     }
 
     /// Oldest first (the default).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::all_history().newest_first().oldest_first().fetch(&db).await?;
+    /// assert!(rows.windows(2).all(|pair| pair[0].id < pair[1].id));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn oldest_first(mut self) -> Self {
         self.newest_first = false;
         self
     }
 
     /// Newest first.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::all_history().newest_first().fetch(&db).await?;
+    /// assert!(rows.windows(2).all(|pair| pair[0].id > pair[1].id));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn newest_first(mut self) -> Self {
         self.newest_first = true;
         self
     }
 
     /// Starts after the row with id `cursor` (a [`Page::next`] or any [`AuditEntry::id`]).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let all = audit_core::all_history().fetch(&db).await?;
+    /// let rest = audit_core::all_history().after(all[1].id).fetch(&db).await?;
+    /// assert_eq!(rest, all[2..]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn after(mut self, cursor: i64) -> Self {
         self.after = Some(cursor);
         self
     }
 
     /// At most `limit` rows.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// assert_eq!(audit_core::all_history().limit(2).fetch(&db).await?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
         self
     }
 
     /// The `SELECT` this query runs on `backend` (for logging or `EXPLAIN`).
+    ///
+    /// ```
+    /// use sea_orm::DbBackend;
+    /// let select = audit_core::all_history().actor("bob").limit(10).statement(DbBackend::Postgres);
+    /// assert!(select.sql.starts_with(r#"SELECT "id", "changeset_id""#), "{}", select.sql);
+    /// assert!(select.sql.contains(r#"WHERE "actor" = $1"#), "{}", select.sql);
+    /// ```
     pub fn statement(&self, backend: DbBackend) -> Statement {
         let col = |name: &str| Expr::col(Alias::new(name));
         let mut select = Query::select();
@@ -320,6 +599,19 @@ impl HistoryQuery {
     }
 
     /// Runs the query.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::history::<ticket::Entity>(1).fetch(&db).await?;
+    /// let secret = rows.iter().find(|row| row.column == "secret").unwrap();
+    /// assert_eq!(secret.new_value, Some(audit_core::REDACTED.into()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn fetch<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<AuditEntry>, AuditError> {
         let backend = db.get_database_backend();
         let span = tracing::debug_span!(
@@ -343,6 +635,20 @@ impl HistoryQuery {
 
     /// Runs the query for one page of at most `size` rows (this query's own
     /// [`after`](Self::after) is the start; its [`limit`](Self::limit) is replaced).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let page = audit_core::history::<ticket::Entity>(1).page(&db, 4).await?;
+    /// assert_eq!(page.entries.len(), 4);
+    /// let last = audit_core::history::<ticket::Entity>(1).after(page.next.unwrap()).page(&db, 4).await?;
+    /// assert_eq!((last.entries.len(), last.next), (1, None));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn page<C: ConnectionTrait>(&self, db: &C, size: u64) -> Result<Page, AuditError> {
         let mut entries = self.clone().limit(size.saturating_add(1)).fetch(db).await?;
         let more = entries.len() as u64 > size;

@@ -17,6 +17,28 @@ use crate::key::primary_key_condition;
 use crate::{AuditError, AuditedEntity, ColumnPolicy, Operation, record_id};
 
 /// What an undo does when a later write changed a column it would write back.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::{AuditError, OnConflict};
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// let close = versions[1].changeset_id.clone();
+/// # let t = ticket::Entity::find_by_id(1).one(&db).await?.unwrap();
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.status = Set("archived".into());
+/// # am.update(&db).await?;
+/// // After `close`, someone archived the ticket: undoing `close` would overwrite that.
+/// let refused = audit_core::revert::<ticket::Entity>(&db, 1, &close, OnConflict::Refuse).await;
+/// assert!(matches!(refused, Err(AuditError::Conflict { .. })));
+/// let undone = audit_core::revert::<ticket::Entity>(&db, 1, &close, OnConflict::Overwrite).await?;
+/// assert_eq!(undone.unwrap().status, "open");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OnConflict {
@@ -160,6 +182,21 @@ where
 /// [`restore`], taking the columns the trail cannot give back (redacted, skipped) from
 /// `fill`; every such column must be set in `fill` (e.g. a new password hash for a
 /// `#[audit(redact)]` column). Otherwise as [`restore`], which has an example.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// ticket::Entity::find_by_id(1).one(&db).await?.unwrap().delete(&db).await?;
+/// // `secret` is redacted: the trail cannot give it back, so `fill` supplies it.
+/// let fill = ticket::ActiveModel { secret: Set("new secret".into()), ..Default::default() };
+/// let back = audit_core::restore_with::<ticket::Entity>(&db, 1, fill).await?;
+/// assert_eq!((back.status.as_str(), back.secret.as_str()), ("closed", "new secret"));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn restore_with<E>(
     db: &impl TransactionTrait,
     key: impl Into<KeyOf<E>>,

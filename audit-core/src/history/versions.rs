@@ -11,6 +11,20 @@ use super::query::{KeyOf, record_history};
 use crate::{AuditError, AuditedEntity, Operation};
 
 /// One write of one record: version `number` of it.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// let close = &versions[1];
+/// assert_eq!((close.number, close.actor.as_deref()), (2, Some("bob")));
+/// assert_eq!(close.changes.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Version {
@@ -31,6 +45,20 @@ pub struct Version {
 }
 
 /// One column's change in a [`Version`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// let change = &versions[1].changes[0];
+/// assert_eq!(change.column, "status");
+/// assert_eq!((change.old_value.clone(), change.new_value.clone()), (Some("open".into()), Some("closed".into())));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Change {

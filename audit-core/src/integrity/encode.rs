@@ -14,6 +14,20 @@ use super::merkle::{Hash, leaf_hash};
 const DOMAIN: &[u8] = b"seaorm-audit:row:v1";
 
 /// One audit row as the sealer and the verifier read it: every column of the audit table.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity;
+/// let row = integrity::sealed_row(&db, 1).await?.unwrap();
+/// assert_eq!((row.table.as_str(), row.record_id.as_str()), ("ticket", "1"));
+/// assert_eq!(row.actor.as_deref(), Some("alice"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SealedRow {
     /// `id`.
@@ -42,6 +56,21 @@ pub struct SealedRow {
 
 impl SealedRow {
     /// The row's canonical encoding (version 1).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity;
+    /// let mut row = integrity::sealed_row(&db, 1).await?.unwrap();
+    /// let sealed = row.encode();
+    /// row.actor = Some("mallory".into());
+    /// assert_ne!(row.encode(), sealed); // every column is in the encoding
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         bytes(&mut out, DOMAIN);
@@ -66,6 +95,19 @@ impl SealedRow {
     }
 
     /// The row's RFC 6962 leaf hash: `SHA-256(0x00 ‖ encode())`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity::{self, merkle};
+    /// let row = integrity::sealed_row(&db, 1).await?.unwrap();
+    /// assert_eq!(row.leaf_hash(), merkle::leaf_hash(&row.encode()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn leaf_hash(&self) -> Hash {
         leaf_hash(&self.encode())
     }

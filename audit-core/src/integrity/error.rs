@@ -8,6 +8,28 @@ use crate::AuditError;
 
 /// An error of the integrity layer. [`IntegrityError::Tampered`] is the one verdict that
 /// the trail is not what was sealed; every other variant means it could not be checked.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, IntegrityError, SigningKey};
+/// # integrity::install(&db).await?;
+/// # use audit_core::integrity::Sealer;
+/// let key = SigningKey::from_bytes(&[7; 32]);
+/// Sealer::new(key.clone()).seal(&db).await?;
+/// // A digest of another trail (another database) cannot vouch for this one; the trail
+/// // could not be checked, which is neither "verified" nor "tampered".
+/// let elsewhere = demo_db().await?;
+/// integrity::install(&elsewhere).await?;
+/// let foreign = Sealer::new(key.clone()).seal(&elsewhere).await?;
+/// let verdict = integrity::verify(&db, &key.verifying_key(), &foreign).await;
+/// assert!(matches!(verdict, Err(IntegrityError::WrongTrail { .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IntegrityError {

@@ -5,9 +5,21 @@
 use sha2::{Digest as _, Sha256};
 
 /// A SHA-256 hash.
+///
+/// ```
+/// let root: audit_core::integrity::merkle::Hash = audit_core::integrity::merkle::empty_root();
+/// assert_eq!(root.len(), 32);
+/// ```
 pub type Hash = [u8; 32];
 
 /// `SHA-256(0x00 ‖ data)`: the hash of a leaf.
+///
+/// ```
+/// use audit_core::integrity::merkle::leaf_hash;
+/// // RFC 6962's test vector: the hash of the empty leaf.
+/// assert_eq!(hex(&leaf_hash(b"")), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+/// # fn hex(h: &[u8]) -> String { h.iter().map(|b| format!("{b:02x}")).collect() }
+/// ```
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update([0u8]);
@@ -16,6 +28,15 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 }
 
 /// `SHA-256(0x01 ‖ left ‖ right)`: the hash of an interior node.
+///
+/// ```
+/// use audit_core::integrity::merkle::{leaf_hash, node_hash, verify_inclusion};
+/// // A tree of two leaves: its root is the node hash of the two leaf hashes.
+/// let (a, b) = (leaf_hash(b"a"), leaf_hash(b"b"));
+/// let root = node_hash(&a, &b);
+/// verify_inclusion(0, 2, &a, &[b], &root)?;
+/// # Ok::<(), audit_core::integrity::merkle::ProofError>(())
+/// ```
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update([1u8]);
@@ -25,6 +46,12 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// The root of the empty tree, `SHA-256()`.
+///
+/// ```
+/// use audit_core::integrity::merkle::empty_root;
+/// // SHA-256 of nothing.
+/// assert_eq!(empty_root()[..4], [0xe3, 0xb0, 0xc4, 0x42]);
+/// ```
 pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
@@ -38,7 +65,7 @@ fn split(n: u64) -> u64 {
 /// biggest first (one per set bit of the size). Appending a leaf costs O(1) amortised and
 /// the root O(log n), so a sealer and a verifier keep only this, whatever the size.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Frontier {
+pub(crate) struct Frontier {
     size: u64,
     hashes: Vec<Hash>,
 }
@@ -46,23 +73,23 @@ pub struct Frontier {
 impl Frontier {
     /// The frontier of a tree of `size` leaves whose perfect subtrees have `hashes`.
     /// `None` when their number does not match `size`.
-    pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Option<Self> {
+    pub(crate) fn from_parts(size: u64, hashes: Vec<Hash>) -> Option<Self> {
         (size.count_ones() as usize == hashes.len()).then_some(Frontier { size, hashes })
     }
 
     /// The number of leaves.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// The perfect subtree roots, biggest first.
-    pub fn hashes(&self) -> &[Hash] {
+    pub(crate) fn hashes(&self) -> &[Hash] {
         &self.hashes
     }
 
     /// Appends a leaf hash. `completed` is called with `(level, index, hash)` of every
     /// perfect subtree of two or more leaves this completes.
-    pub fn push(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
+    pub(crate) fn push(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut hash = leaf;
         let mut level = 0;
         let index = self.size;
@@ -77,7 +104,7 @@ impl Frontier {
     }
 
     /// The root hash of the tree.
-    pub fn root(&self) -> Hash {
+    pub(crate) fn root(&self) -> Hash {
         let mut hashes = self.hashes.iter().rev();
         let Some(last) = hashes.next() else {
             return empty_root();
@@ -87,11 +114,11 @@ impl Frontier {
 }
 
 /// A range `[start, end)` of leaf indices whose subtree hash is one proof element.
-pub type Range = (u64, u64);
+pub(crate) type Range = (u64, u64);
 
 /// The ranges of the audit path of leaf `index` in a tree of `size` leaves (RFC 6962
 /// `PATH`), leaf side first. Empty when `index >= size`.
-pub fn inclusion_ranges(index: u64, size: u64) -> Vec<Range> {
+pub(crate) fn inclusion_ranges(index: u64, size: u64) -> Vec<Range> {
     let mut out = Vec::new();
     if index < size {
         path(index, 0, size, &mut out);
@@ -116,7 +143,7 @@ fn path(m: u64, start: u64, end: u64, out: &mut Vec<Range>) {
 
 /// The ranges of the consistency proof from a tree of `old` leaves to one of `new` (RFC
 /// 6962 `PROOF`). Empty when `old` is 0 or not smaller than `new`.
-pub fn consistency_ranges(old: u64, new: u64) -> Vec<Range> {
+pub(crate) fn consistency_ranges(old: u64, new: u64) -> Vec<Range> {
     let mut out = Vec::new();
     if 0 < old && old < new {
         subproof(old, 0, new, true, &mut out);
@@ -144,7 +171,7 @@ fn subproof(m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Range>) {
 
 /// The perfect subtrees `(level, index)` whose hashes make up the hash of `range`, in the
 /// order [`range_hash`] asks for them.
-pub fn perfect_parts((start, end): Range, out: &mut Vec<(u32, u64)>) {
+pub(crate) fn perfect_parts((start, end): Range, out: &mut Vec<(u32, u64)>) {
     let n = end - start;
     if n.is_power_of_two() && start % n == 0 {
         out.push((n.trailing_zeros(), start >> n.trailing_zeros()));
@@ -156,7 +183,7 @@ pub fn perfect_parts((start, end): Range, out: &mut Vec<(u32, u64)>) {
 }
 
 /// The hash of `range` (`MTH(D[start:end])`), from the hashes of its perfect parts.
-pub fn range_hash((start, end): Range, perfect: &mut impl FnMut(u32, u64) -> Hash) -> Hash {
+pub(crate) fn range_hash((start, end): Range, perfect: &mut impl FnMut(u32, u64) -> Hash) -> Hash {
     let n = end - start;
     if n.is_power_of_two() && start % n == 0 {
         perfect(n.trailing_zeros(), start >> n.trailing_zeros())
@@ -169,6 +196,15 @@ pub fn range_hash((start, end): Range, perfect: &mut impl FnMut(u32, u64) -> Has
 }
 
 /// Why a proof does not verify.
+///
+/// ```
+/// use audit_core::integrity::merkle::{ProofError, leaf_hash, node_hash, verify_inclusion};
+/// let (a, b) = (leaf_hash(b"a"), leaf_hash(b"b"));
+/// let root = node_hash(&a, &b);
+/// assert_eq!(verify_inclusion(2, 2, &a, &[b], &root), Err(ProofError::OutOfRange { index: 2, size: 2 }));
+/// assert_eq!(verify_inclusion(0, 2, &a, &[], &root), Err(ProofError::WrongLength { expected: 1, found: 0 }));
+/// assert_eq!(verify_inclusion(0, 2, &b, &[a], &root), Err(ProofError::RootMismatch));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProofError {
@@ -203,6 +239,18 @@ pub enum ProofError {
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves with `root` (RFC 9162
 /// §2.1.3.2). Every element of `proof` is used: a proof with extra or missing hashes fails.
+///
+/// ```
+/// use audit_core::integrity::merkle::{leaf_hash, node_hash, verify_inclusion};
+/// // Three leaves: root = node(node(a, b), c).
+/// let (a, b, c) = (leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c"));
+/// let ab = node_hash(&a, &b);
+/// let root = node_hash(&ab, &c);
+/// verify_inclusion(2, 3, &c, &[ab], &root)?; // c's path is one hash
+/// verify_inclusion(1, 3, &b, &[a, c], &root)?;
+/// assert!(verify_inclusion(1, 3, &b, &[c, a], &root).is_err()); // order matters
+/// # Ok::<(), audit_core::integrity::merkle::ProofError>(())
+/// ```
 pub fn verify_inclusion(
     index: u64,
     size: u64,
@@ -247,6 +295,16 @@ pub fn verify_inclusion(
 
 /// Checks that the tree of `old` leaves with `old_root` is a prefix of the tree of `new`
 /// leaves with `new_root` (RFC 9162 §2.1.4.2).
+///
+/// ```
+/// use audit_core::integrity::merkle::{leaf_hash, node_hash, verify_consistency};
+/// let (a, b, c) = (leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c"));
+/// let old_root = node_hash(&a, &b); // two leaves
+/// let new_root = node_hash(&old_root, &c); // then a third
+/// verify_consistency(2, 3, &old_root, &new_root, &[c])?;
+/// assert!(verify_consistency(2, 3, &leaf_hash(b"x"), &new_root, &[c]).is_err());
+/// # Ok::<(), audit_core::integrity::merkle::ProofError>(())
+/// ```
 pub fn verify_consistency(
     old: u64,
     new: u64,

@@ -16,6 +16,24 @@ use super::store::{self, Block, NODE_LEVEL, Tables};
 use crate::schema::quote;
 
 /// Proof that one audit row is leaf `leaf_index` of the log a digest signed.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let digests = Sealer::new(key.clone()).seal(&db).await?;
+/// let latest = digests.last().unwrap();
+/// let proof = integrity::prove_row(&db, 1, &latest.digest).await?;
+/// assert_eq!((proof.row_id, proof.tree_size), (1, 5));
+/// assert!(proof.hashes.len() <= 3); // ⌈log₂ 5⌉
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InclusionProof {
     /// The trail.
@@ -31,6 +49,29 @@ pub struct InclusionProof {
 }
 
 /// Proof that the log of one digest is a prefix of the log of a later one.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let sealer = Sealer::new(key.clone());
+/// let old = sealer.seal(&db).await?.pop().unwrap();
+/// # let t = ticket::Entity::find_by_id(1).one(&db).await?.unwrap();
+/// # let mut am: ticket::ActiveModel = t.into();
+/// # am.note = Set("fixed".into());
+/// # am.update(&db).await?;
+/// let new = sealer.seal(&db).await?.pop().unwrap(); // after one more write
+/// let proof = integrity::prove_consistency(&db, &old.digest, &new.digest).await?;
+/// assert_eq!((proof.old_size, proof.new_size), (5, 6));
+/// integrity::verify_consistency(&old, &new, &proof, &key.verifying_key())?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsistencyProof {
     /// The older size.
@@ -42,6 +83,21 @@ pub struct ConsistencyProof {
 }
 
 /// The position of row `id` in the log, `None` when it is not sealed.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// assert_eq!(integrity::locate(&db, 1).await?, None); // not sealed yet
+/// Sealer::new(SigningKey::from_bytes(&[7; 32])).seal(&db).await?;
+/// assert_eq!(integrity::locate(&db, 1).await?, Some(0));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn locate<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<u64>, IntegrityError> {
     let tables = Tables::current()?;
     let Some(block) = store::block_of_id(db, &tables, id).await? else {
@@ -61,6 +117,23 @@ pub async fn locate<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<u64>, 
 }
 
 /// An inclusion proof of row `id` against `digest`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let latest = Sealer::new(key.clone()).seal(&db).await?.pop().unwrap();
+/// let proof = integrity::prove_row(&db, 3, &latest.digest).await?;
+/// let row = integrity::sealed_row(&db, 3).await?.unwrap();
+/// integrity::verify_row(&row, &proof, &latest, &key.verifying_key())?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn prove_row<C: ConnectionTrait>(
     db: &C,
     id: i64,
@@ -86,6 +159,26 @@ pub async fn prove_row<C: ConnectionTrait>(
 }
 
 /// Every row of changeset `changeset_id`, each with its inclusion proof against `digest`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let latest = Sealer::new(key.clone()).seal(&db).await?.pop().unwrap();
+/// let insert = audit_core::versions::<ticket::Entity>(&db, 1).await?[0].changeset_id.clone();
+/// let proven = integrity::prove_changeset(&db, &insert, &latest.digest).await?;
+/// assert_eq!(proven.len(), 4); // the insert's four columns
+/// for (row, proof) in &proven {
+///     integrity::verify_row(row, proof, &latest, &key.verifying_key())?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub async fn prove_changeset<C: ConnectionTrait>(
     db: &C,
     changeset_id: &str,
@@ -128,6 +221,26 @@ pub async fn prove_changeset<C: ConnectionTrait>(
 }
 
 /// A consistency proof from the log of `old` to the log of `new`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let sealer = Sealer::new(key.clone());
+/// let yesterday = sealer.seal(&db).await?.pop().unwrap();
+/// # audit_core::bulk::update_many::<ticket::Entity>().col_expr(ticket::Column::Note, Expr::value("later")).exec(&db).await?;
+/// let today = sealer.seal(&db).await?.pop().unwrap();
+/// // Today's log extends yesterday's: nothing sealed then was rewritten since.
+/// let proof = integrity::prove_consistency(&db, &yesterday.digest, &today.digest).await?;
+/// integrity::verify_consistency(&yesterday, &today, &proof, &key.verifying_key())?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn prove_consistency<C: ConnectionTrait>(
     db: &C,
     old: &Digest,
@@ -150,13 +263,23 @@ pub async fn prove_consistency<C: ConnectionTrait>(
 /// Checks offline that `row`, as given, was sealed under `digest` (whose signature is
 /// checked with `key`).
 ///
-/// ```
-/// # fn demo(row: &audit_core::integrity::SealedRow, proof: &audit_core::integrity::InclusionProof,
-/// #   digest: &audit_core::integrity::SignedDigest, key: &audit_core::integrity::VerifyingKey) {
-/// match audit_core::integrity::verify_row(row, proof, digest, key) {
-///     Ok(()) => println!("row {} is in the signed trail", row.id),
-///     Err(e) => println!("not proven: {e}"),
-/// }
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # audit_core::integrity::install(&db).await?;
+/// use audit_core::integrity::{self, Sealer, SigningKey};
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// # let latest = Sealer::new(key.clone()).seal(&db).await?.pop().unwrap();
+/// # let proof = integrity::prove_row(&db, 2, &latest.digest).await?;
+/// // What you hand out: the row, its proof and the signed digest.
+/// let mut row = integrity::sealed_row(&db, 2).await?.unwrap();
+/// integrity::verify_row(&row, &proof, &latest, &key.verifying_key())?;
+/// row.new_value = Some("someone else".into()); // any change to the row
+/// assert!(integrity::verify_row(&row, &proof, &latest, &key.verifying_key()).is_err());
+/// # Ok(())
 /// # }
 /// ```
 pub fn verify_row(
@@ -195,6 +318,28 @@ pub fn verify_row(
 }
 
 /// Checks offline that the log `new` signs extends the log `old` signs.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// # let key = SigningKey::from_bytes(&[7; 32]);
+/// let sealer = Sealer::new(key.clone());
+/// let old = sealer.seal(&db).await?.pop().unwrap();
+/// # audit_core::bulk::update_many::<ticket::Entity>().col_expr(ticket::Column::Note, Expr::value("later")).exec(&db).await?;
+/// let new = sealer.seal(&db).await?.pop().unwrap();
+/// let proof = integrity::prove_consistency(&db, &old.digest, &new.digest).await?;
+/// // Offline: the newer log extends the older one, nothing rewritten.
+/// integrity::verify_consistency(&old, &new, &proof, &key.verifying_key())?;
+/// // The proof in the wrong direction does not verify.
+/// assert!(integrity::verify_consistency(&new, &old, &proof, &key.verifying_key()).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn verify_consistency(
     old: &SignedDigest,
     new: &SignedDigest,
@@ -288,6 +433,20 @@ async fn range_hashes<C: ConnectionTrait>(
 }
 
 /// Audit row `id` with every column as the sealer hashes it (to hand out with its proof).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity;
+/// let row = integrity::sealed_row(&db, 5).await?.unwrap();
+/// assert_eq!((row.operation.as_str(), row.column.as_str()), ("update", "status"));
+/// assert_eq!(row.new_value, Some("closed".into()));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn sealed_row<C: ConnectionTrait>(
     db: &C,
     id: i64,

@@ -17,12 +17,19 @@ use super::store::{self, Block, NODE_LEVEL, OpenGaps, Tables, genesis_hash};
 
 /// Seals audit rows. Cheap to clone; one per trail and process.
 ///
-/// ```
-/// # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), audit_core::integrity::IntegrityError> {
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # audit_core::integrity::install(&db).await?;
 /// use audit_core::integrity::{Sealer, SigningKey};
 /// let key = SigningKey::from_bytes(&[7; 32]); // from your secret store
-/// let digests = Sealer::new(key).seal(db).await?;
-/// # Ok(()) }
+/// let digests = Sealer::new(key).seal(&db).await?;
+/// assert_eq!(digests[0].digest.tree_size, 5); // ticket 1's five audit rows
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Sealer {
@@ -47,6 +54,11 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// A sealer signing with `key`: no sink, blocks of at most 16,384 rows, gaps watched
     /// for late commits for one hour, sealing every second when spawned.
+    ///
+    /// ```
+    /// use audit_core::integrity::{Sealer, SigningKey};
+    /// let _sealer = Sealer::new(SigningKey::from_bytes(&[7; 32])); // the key from your secret store
+    /// ```
     pub fn new(key: SigningKey) -> Self {
         Sealer {
             key,
@@ -58,12 +70,31 @@ impl Sealer {
     }
 
     /// Sends every new signed digest to `sink`.
+    ///
+    /// ```
+    /// use audit_core::integrity::{FileSink, Sealer, SigningKey};
+    /// let _sealer = Sealer::new(SigningKey::from_bytes(&[7; 32])).with_sink(FileSink::new("digests.jsonl"));
+    /// ```
     pub fn with_sink(mut self, sink: impl DigestSink + 'static) -> Self {
         self.sink = Some(Arc::new(sink));
         self
     }
 
     /// Caps the rows of one block (at least 1).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity::{self, Sealer, SigningKey};
+    /// # integrity::install(&db).await?;
+    /// let digests = Sealer::new(SigningKey::from_bytes(&[7; 32])).with_max_block_rows(2).seal(&db).await?;
+    /// assert_eq!(digests.len(), 3); // 5 rows in blocks of at most 2
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_max_block_rows(mut self, rows: u64) -> Self {
         self.max_block_rows = rows.max(1);
         self
@@ -72,6 +103,13 @@ impl Sealer {
     /// How long an id that was missing when rows above it were sealed is watched for a
     /// late commit (a transaction that took its id before and committed after). A row that
     /// commits at such an id later than this is reported by `verify` as inserted.
+    ///
+    /// ```
+    /// use audit_core::integrity::{Sealer, SigningKey};
+    /// use std::time::Duration;
+    /// // Watch ids that were missing (transactions still open) for 10 minutes instead of an hour.
+    /// let _sealer = Sealer::new(SigningKey::from_bytes(&[7; 32])).with_straggler_window(Duration::from_secs(600));
+    /// ```
     pub fn with_straggler_window(mut self, window: Duration) -> Self {
         self.straggler_window = window;
         self
@@ -79,18 +117,44 @@ impl Sealer {
 
     /// How often a spawned sealer seals: the bound on the time between a commit and its
     /// seal, plus one seal's duration.
+    ///
+    /// ```
+    /// use audit_core::integrity::{Sealer, SigningKey};
+    /// let _sealer = Sealer::new(SigningKey::from_bytes(&[7; 32])).with_interval(std::time::Duration::from_secs(5));
+    /// ```
     pub fn with_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
     /// The public key that checks this sealer's digests.
+    ///
+    /// ```
+    /// use audit_core::integrity::{Sealer, SigningKey};
+    /// let key = SigningKey::from_bytes(&[7; 32]);
+    /// assert_eq!(Sealer::new(key.clone()).verifying_key(), key.verifying_key());
+    /// ```
     pub fn verifying_key(&self) -> super::VerifyingKey {
         self.key.verifying_key()
     }
 
     /// Seals every committed, unsealed row (in blocks of at most the configured size) and
     /// returns the new blocks' signed digests, oldest first, after handing each to the sink.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity::{self, Sealer, SigningKey};
+    /// # integrity::install(&db).await?;
+    /// let sealer = Sealer::new(SigningKey::from_bytes(&[7; 32]));
+    /// assert_eq!(sealer.seal(&db).await?.len(), 1);
+    /// assert!(sealer.seal(&db).await?.is_empty()); // nothing new to seal
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn seal<C: ConnectionTrait + TransactionTrait>(
         &self,
         db: &C,
@@ -211,6 +275,23 @@ impl Sealer {
     /// Runs this sealer in the background on `db` (a tokio task), sealing every interval
     /// until [`SealerTask::stop`]. A failed seal is logged (`tracing`, without row values)
     /// and retried at the next interval.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity::{self, Sealer, SigningKey};
+    /// # integrity::install(&db).await?;
+    /// let task = Sealer::new(SigningKey::from_bytes(&[7; 32]))
+    ///     .with_interval(std::time::Duration::from_millis(50))
+    ///     .spawn(db.clone());
+    /// task.stop().await?; // one last seal
+    /// assert_eq!(integrity::locate(&db, 5).await?, Some(4));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn(self, db: DatabaseConnection) -> SealerTask {
         let stop = Arc::new(tokio::sync::Notify::new());
         let notified = stop.clone();
@@ -231,6 +312,21 @@ impl Sealer {
 }
 
 /// A sealer running in the background (see [`Sealer::spawn`]).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// let task = Sealer::new(SigningKey::from_bytes(&[7; 32])).spawn(db.clone());
+/// task.stop().await?;
+/// assert!(integrity::locate(&db, 1).await?.is_some());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SealerTask {
     stop: Arc<tokio::sync::Notify>,
@@ -239,6 +335,19 @@ pub struct SealerTask {
 
 impl SealerTask {
     /// Stops the task after one last seal, and returns that seal's outcome.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// # use audit_core::integrity::{self, Sealer, SigningKey};
+    /// # integrity::install(&db).await?;
+    /// Sealer::new(SigningKey::from_bytes(&[7; 32])).spawn(db.clone()).stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stop(self) -> Result<(), IntegrityError> {
         self.stop.notify_one();
         self.handle

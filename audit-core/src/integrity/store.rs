@@ -16,6 +16,18 @@ use crate::schema::quote;
 pub(crate) const NODE_LEVEL: u32 = 8;
 
 /// Options for [`install_with`].
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::integrity::{self, IntegrityOptions};
+/// integrity::install_with(&db, IntegrityOptions::append_only()).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IntegrityOptions {
@@ -26,6 +38,10 @@ pub struct IntegrityOptions {
 
 impl IntegrityOptions {
     /// Options with the append-only triggers turned on.
+    ///
+    /// ```
+    /// assert!(audit_core::integrity::IntegrityOptions::append_only().append_only);
+    /// ```
     pub fn append_only() -> Self {
         IntegrityOptions { append_only: true }
     }
@@ -53,11 +69,38 @@ impl Tables {
 
 /// Creates the sealer's tables for the configured audit table if they do not exist yet.
 /// Safe to call on every start.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// audit_core::integrity::install(&db).await?;
+/// audit_core::integrity::install(&db).await?; // safe on every start
+/// # Ok(())
+/// # }
+/// ```
 pub async fn install<C: ConnectionTrait>(db: &C) -> Result<(), IntegrityError> {
     install_with(db, IntegrityOptions::default()).await
 }
 
 /// [`install`] with options.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::integrity::{self, IntegrityOptions};
+/// integrity::install_with(&db, IntegrityOptions::append_only()).await?;
+/// integrity::Sealer::new(integrity::SigningKey::from_bytes(&[7; 32])).seal(&db).await?;
+/// // The seal tables refuse rewrites now.
+/// assert!(db.execute_unprepared("DELETE FROM audit_log_seal_blocks").await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn install_with<C: ConnectionTrait>(
     db: &C,
     options: IntegrityOptions,

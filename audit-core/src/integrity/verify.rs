@@ -21,6 +21,24 @@ const PAGE_ROWS: u64 = 8_192;
 const PAGE_BLOCKS: u64 = 64;
 
 /// What was found wrong: the first bad row or block in log order, and how it went bad.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, IntegrityError, Sealer, SigningKey, Tamper};
+/// # integrity::install(&db).await?;
+/// let key = SigningKey::from_bytes(&[7; 32]);
+/// let digests = Sealer::new(key.clone()).seal(&db).await?;
+/// // Someone with the database's credentials rewrites history.
+/// db.execute_unprepared("UPDATE audit_log SET actor = 'carol' WHERE id = 5").await?;
+/// let verdict = integrity::verify(&db, &key.verifying_key(), &digests).await;
+/// assert!(matches!(verdict, Err(IntegrityError::Tampered(Tamper::EditedRow { id: 5, .. }))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Tamper {
@@ -139,6 +157,22 @@ impl std::fmt::Display for Tamper {
 }
 
 /// A trail that verified.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// let key = SigningKey::from_bytes(&[7; 32]);
+/// let digests = Sealer::new(key.clone()).seal(&db).await?;
+/// let verified = integrity::verify(&db, &key.verifying_key(), &digests).await?;
+/// assert_eq!((verified.blocks, verified.rows, verified.unsealed), (1, 5, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
@@ -157,6 +191,22 @@ pub struct Verified {
 
 /// Verifies the whole trail against `trusted` digests (each checked with `key`; pass the
 /// newest you hold, or all of them to locate a rewrite more closely).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// let key = SigningKey::from_bytes(&[7; 32]);
+/// let digests = Sealer::new(key.clone()).seal(&db).await?;
+/// let verified = integrity::verify(&db, &key.verifying_key(), &digests).await?;
+/// assert_eq!(verified.tree_size, 5);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn verify<C: ConnectionTrait>(
     db: &C,
     key: &VerifyingKey,
@@ -169,6 +219,26 @@ pub async fn verify<C: ConnectionTrait>(
 /// Verifies only what was sealed after `since`, a digest a previous [`verify`] checked:
 /// costs the new rows only. The block `since` names must still match it. Rows sealed
 /// before it are not re-read: run a full [`verify`] from time to time as well.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// # use audit_core::integrity::{self, Sealer, SigningKey};
+/// # integrity::install(&db).await?;
+/// let key = SigningKey::from_bytes(&[7; 32]);
+/// let sealer = Sealer::new(key.clone());
+/// let checked = sealer.seal(&db).await?.pop().unwrap();
+/// # audit_core::bulk::update_many::<ticket::Entity>().col_expr(ticket::Column::Note, Expr::value("later")).exec(&db).await?;
+/// let newer = sealer.seal(&db).await?;
+/// // Only the rows sealed after `checked` are read.
+/// let verified = integrity::verify_since(&db, &key.verifying_key(), &checked, &newer).await?;
+/// assert_eq!(verified.rows, 1);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn verify_since<C: ConnectionTrait>(
     db: &C,
     key: &VerifyingKey,

@@ -68,6 +68,10 @@ impl AccessLog {
     /// Table `audit_access_log`, no sensitive tables yet, room for 10,000 queued entries,
     /// batches of up to 256 rows, entries waiting at most 200 ms for others to share their
     /// `INSERT`.
+    ///
+    /// ```
+    /// let _access = audit_core::query_log::AccessLog::new();
+    /// ```
     pub fn new() -> Self {
         AccessLog {
             table: "audit_access_log".to_owned(),
@@ -80,30 +84,63 @@ impl AccessLog {
     }
 
     /// Marks `E`'s table as sensitive: its reads are recorded.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let _access = audit_core::query_log::AccessLog::new().sensitive::<ticket::Entity>();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sensitive<E: EntityTrait>(self) -> Self {
         let table = E::default().table_name().to_owned();
         self.sensitive_table(table)
     }
 
     /// Marks the table named `table` as sensitive.
+    ///
+    /// ```
+    /// let _access = audit_core::query_log::AccessLog::new().sensitive_table("payroll");
+    /// ```
     pub fn sensitive_table(mut self, table: impl Into<String>) -> Self {
         self.sensitive.push(table.into());
         self
     }
 
     /// Names the access-log table (default `audit_access_log`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+    /// let access = audit_core::query_log::AccessLog::new().table_name("reads");
+    /// access.create_table(&db).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn table_name(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
     }
 
     /// How many entries may wait for the writer before new ones are dropped (at least 1).
+    ///
+    /// ```
+    /// let _access = audit_core::query_log::AccessLog::new().capacity(100_000);
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
     }
 
     /// At most this many rows per `INSERT` (at least 1).
+    ///
+    /// ```
+    /// let _access = audit_core::query_log::AccessLog::new().batch_size(1_000);
+    /// ```
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
@@ -112,6 +149,10 @@ impl AccessLog {
     /// How long the writer waits, after an entry arrives, for more to write in the same
     /// `INSERT` (unless the batch is full or a flush is asked for). Fewer, larger inserts
     /// keep the writer off the connection the application uses.
+    ///
+    /// ```
+    /// let _access = audit_core::query_log::AccessLog::new().max_delay(std::time::Duration::from_millis(50));
+    /// ```
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
@@ -120,12 +161,33 @@ impl AccessLog {
     /// The connection the writer uses (default: the logged connection's pool, without the
     /// logger). A pool of its own keeps the writer from ever taking a connection the
     /// application is waiting for.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A pool of its own for the writer.
+    /// let writer = sea_orm::Database::connect("sqlite::memory:").await?;
+    /// let _access = audit_core::query_log::AccessLog::new().connection(writer);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connection(mut self, db: DatabaseConnection) -> Self {
         self.connection = Some(db);
         self
     }
 
     /// Creates the access-log table and its indexes if they do not exist yet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+    /// let access = audit_core::query_log::AccessLog::new();
+    /// access.create_table(&db).await?;
+    /// access.create_table(&db).await?; // idempotent
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_table<C: ConnectionTrait>(&self, db: &C) -> Result<(), AuditError> {
         crate::config::validate_table_name("access log table", &self.table)?;
         for sql in table_sql(db.get_database_backend(), &self.table) {
@@ -226,6 +288,24 @@ fn table_sql(backend: DbBackend, table: &str) -> Vec<String> {
 }
 
 /// What the access log has done since it started.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut db = demo_db().await?;
+/// use audit_core::query_log::{AccessLog, QueryLogger};
+/// let access = AccessLog::new().sensitive::<ticket::Entity>();
+/// access.create_table(&db).await?;
+/// let logger = QueryLogger::builder().access_log(access).attach(&mut db)?;
+/// ticket::Entity::find().all(&db).await?;
+/// logger.flush_access_log().await;
+/// let stats = logger.access_log_stats().unwrap();
+/// assert_eq!((stats.written, stats.dropped, stats.failed), (1, 0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccessLogStats {

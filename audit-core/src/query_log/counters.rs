@@ -58,6 +58,22 @@ impl Counters {
 }
 
 /// The counters of one statement kind (or of all, from [`QueryCounters::total`]).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut db = demo_db().await?;
+/// use audit_core::query_log::{QueryKind, QueryLogger};
+/// let logger = QueryLogger::attach(&mut db);
+/// ticket::Entity::find().all(&db).await?;
+/// let selects = logger.counters().kind(QueryKind::Select);
+/// assert_eq!((selects.statements, selects.failures), (1, 0));
+/// assert!(selects.max <= selects.total);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KindCounters {
@@ -72,6 +88,19 @@ pub struct KindCounters {
 }
 
 /// A snapshot of a [`QueryLogger`](super::QueryLogger)'s counters since it was attached.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut db = demo_db().await?;
+/// let logger = audit_core::query_log::QueryLogger::attach(&mut db);
+/// ticket::Entity::find().all(&db).await?;
+/// assert_eq!(logger.counters().total().statements, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueryCounters {
@@ -86,11 +115,38 @@ pub struct QueryCounters {
 
 impl QueryCounters {
     /// The counters of one kind.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{QueryKind, QueryLogger};
+    /// let logger = QueryLogger::attach(&mut db);
+    /// assert_eq!(logger.counters().kind(QueryKind::Delete).statements, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kind(&self, kind: QueryKind) -> KindCounters {
         self.kinds[kind.index()]
     }
 
     /// Every kind with its counters.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let logger = audit_core::query_log::QueryLogger::attach(&mut db);
+    /// ticket::Entity::find().all(&db).await?;
+    /// let used: Vec<_> = logger.counters().iter().filter(|(_, c)| c.statements > 0).map(|(kind, _)| kind.as_str()).collect();
+    /// assert_eq!(used, ["select"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (QueryKind, KindCounters)> + '_ {
         QueryKind::ALL
             .into_iter()
@@ -98,6 +154,20 @@ impl QueryCounters {
     }
 
     /// All kinds together (`max` is the longest of any kind).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let logger = audit_core::query_log::QueryLogger::attach(&mut db);
+    /// ticket::Entity::find().all(&db).await?;
+    /// ticket::Entity::find_by_id(1).one(&db).await?;
+    /// assert_eq!(logger.counters().total().statements, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn total(&self) -> KindCounters {
         self.kinds
             .iter()

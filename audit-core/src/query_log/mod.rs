@@ -6,18 +6,22 @@
 //! runs synchronously in the task that ran the statement, so the actor and context of
 //! [`AuditContext::scope`](crate::AuditContext::scope) are the ones in force for it.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use audit_core::query_log::QueryLogger;
+//! use sea_orm::ConnectionTrait;
 //! let mut db = sea_orm::Database::connect("sqlite::memory:").await?;
 //! // Attach before cloning `db`: clones made earlier do not log.
 //! let logger = QueryLogger::builder()
 //!     .slow_threshold(std::time::Duration::from_millis(200))
 //!     .attach(&mut db)?;
-//! // ... run queries through `db` ...
+//! db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT 1")).await?;
 //! let selects = logger.counters().kind(audit_core::query_log::QueryKind::Select);
+//! assert_eq!(selects.statements, 1);
 //! println!("{} selects, {:?} in total", selects.statements, selects.total);
-//! # Ok(()) }
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Events go to target [`TARGET`] (`audit_core::query`), at the builder's level (DEBUG by
@@ -60,10 +64,29 @@ use access_log::AccessSender;
 use redact::Redactions;
 
 /// The `tracing` target of every event of the query logger.
+///
+/// ```
+/// // Route the logger's events with a `tracing` filter, e.g. `RUST_LOG=audit_core::query=debug`.
+/// assert_eq!(audit_core::query_log::TARGET, "audit_core::query");
+/// ```
 pub const TARGET: &str = "audit_core::query";
 
 /// A query logger attached to a [`DatabaseConnection`]: read its counters and access-log
 /// statistics here. Cheap to clone; the connection keeps logging when this is dropped.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut db = demo_db().await?;
+/// use audit_core::query_log::{QueryKind, QueryLogger};
+/// let logger = QueryLogger::attach(&mut db);
+/// ticket::Entity::find().all(&db).await?;
+/// assert_eq!(logger.counters().kind(QueryKind::Select).statements, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct QueryLogger {
     shared: Arc<Shared>,
@@ -73,6 +96,19 @@ impl QueryLogger {
     /// Attaches a logger with the default options: events at DEBUG, no parameters, no
     /// slow-query threshold, no access log. It takes `db`'s metric callback slot: see
     /// [`QueryLoggerBuilder::attach`].
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let logger = audit_core::query_log::QueryLogger::attach(&mut db);
+    /// ticket::Entity::find_by_id(1).one(&db).await?;
+    /// assert_eq!(logger.counters().total().statements, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attach(db: &mut DatabaseConnection) -> QueryLogger {
         let shared = Arc::new(Shared::new(QueryLoggerBuilder::default(), None));
         install(db, &shared);
@@ -80,6 +116,22 @@ impl QueryLogger {
     }
 
     /// A builder for a logger with options.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use std::time::Duration;
+    /// let logger = audit_core::query_log::QueryLogger::builder()
+    ///     .slow_threshold(Duration::ZERO) // every statement is slow
+    ///     .attach(&mut db)?;
+    /// ticket::Entity::find().all(&db).await?;
+    /// assert_eq!(logger.counters().slow, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> QueryLoggerBuilder {
         QueryLoggerBuilder::default()
     }
@@ -89,8 +141,10 @@ impl QueryLogger {
     /// from it.
     ///
     /// ```
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use audit_core::query_log::QueryLogger;
+    /// use sea_orm::ConnectionTrait;
     /// let mut db = sea_orm::Database::connect("sqlite::memory:").await?;
     /// let logger = QueryLogger::attach(&mut db);
     /// let observer = logger.clone();
@@ -98,24 +152,82 @@ impl QueryLogger {
     ///     // ... your own metrics ...
     ///     observer.observe(info);
     /// });
-    /// # Ok(()) }
+    /// db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT 1")).await?;
+    /// assert_eq!(logger.counters().total().statements, 1); // still counted
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn observe(&self, info: &Info<'_>) {
         self.shared.on_statement(info);
     }
 
     /// The counters since the logger was attached.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{QueryKind, QueryLogger};
+    /// let logger = QueryLogger::attach(&mut db);
+    /// # let t = ticket::Entity::find_by_id(1).one(&db).await?.unwrap();
+    /// # let mut am: ticket::ActiveModel = t.into();
+    /// # am.note = Set("fixed".into());
+    /// # am.update(&db).await?;
+    /// // An audited update: the old row's read, the update and its audit row's insert.
+    /// let counters = logger.counters();
+    /// assert_eq!(counters.kind(QueryKind::Update).statements, 1);
+    /// assert!(counters.kind(QueryKind::Insert).statements >= 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn counters(&self) -> QueryCounters {
         self.shared.counters.snapshot()
     }
 
     /// What the access log has written and dropped, `None` when it is off.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{AccessLog, QueryLogger};
+    /// let access = AccessLog::new().sensitive::<ticket::Entity>();
+    /// access.create_table(&db).await?;
+    /// let logger = QueryLogger::builder().access_log(access).attach(&mut db)?;
+    /// ticket::Entity::find().all(&db).await?;
+    /// logger.flush_access_log().await;
+    /// assert_eq!(logger.access_log_stats().unwrap().written, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn access_log_stats(&self) -> Option<AccessLogStats> {
         self.shared.access.as_ref().map(AccessSender::stats)
     }
 
     /// Waits until every access-log entry queued so far is written (returns at once when
     /// the access log is off).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{AccessLog, QueryLogger};
+    /// let access = AccessLog::new().sensitive_table("ticket");
+    /// access.create_table(&db).await?;
+    /// let logger = QueryLogger::builder().access_log(access).attach(&mut db)?;
+    /// audit_core::with_actor("auditor", ticket::Entity::find().all(&db)).await?;
+    /// logger.flush_access_log().await; // the entry is in the table now
+    /// let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT actor FROM audit_access_log")).await?;
+    /// assert_eq!(rows[0].try_get::<String>("", "actor")?, "auditor");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn flush_access_log(&self) {
         if let Some(access) = &self.shared.access {
             access.flush().await;
@@ -124,6 +236,23 @@ impl QueryLogger {
 }
 
 /// Options of a [`QueryLogger`]; [`QueryLoggerBuilder::attach`] installs it.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut db = demo_db().await?;
+/// use audit_core::query_log::QueryLogger;
+/// let logger = QueryLogger::builder()
+///     .level(tracing::Level::INFO)
+///     .log_params(true)
+///     .redact_entity::<ticket::Entity>() // `secret` never reaches the log
+///     .attach(&mut db)?;
+/// # let _ = logger;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 #[must_use = "a logger does nothing until `attach`ed"]
 pub struct QueryLoggerBuilder {
@@ -160,6 +289,17 @@ impl Default for QueryLoggerBuilder {
 
 impl QueryLoggerBuilder {
     /// The level of the event of a statement that neither failed nor was slow (default DEBUG).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let _logger = audit_core::query_log::QueryLogger::builder().level(tracing::Level::TRACE).attach(&mut db)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn level(mut self, level: Level) -> Self {
         self.level = level;
         self
@@ -170,30 +310,95 @@ impl QueryLoggerBuilder {
     /// [`redact_column`](Self::redact_column) are replaced by [`REDACTED`](crate::REDACTED),
     /// and so is any value that cannot be attributed to a column in a statement touching a
     /// table with redacted columns.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let _logger = audit_core::query_log::QueryLogger::builder()
+    ///     .redact_entity::<ticket::Entity>()
+    ///     .log_params(true)
+    ///     .attach(&mut db)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn log_params(mut self, on: bool) -> Self {
         self.log_params = on;
         self
     }
 
     /// Statements taking at least `threshold` are logged at WARN and counted as slow.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use std::time::Duration;
+    /// let logger = audit_core::query_log::QueryLogger::builder().slow_threshold(Duration::from_secs(60)).attach(&mut db)?;
+    /// ticket::Entity::find().all(&db).await?;
+    /// assert_eq!(logger.counters().slow, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn slow_threshold(mut self, threshold: Duration) -> Self {
         self.slow = Some(threshold);
         self
     }
 
     /// Never logs the values of `E`'s `#[audit(redact)]` columns.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// let _logger = audit_core::query_log::QueryLogger::builder().redact_entity::<ticket::Entity>().log_params(true).attach(&mut db)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn redact_entity<E: AuditedEntity>(mut self) -> Self {
         self.redactions.add_entity::<E>();
         self
     }
 
     /// Never logs the values of `table.column` (for tables without `#[derive(Audited)]`).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// // A table without `#[derive(Audited)]`.
+    /// let _logger = audit_core::query_log::QueryLogger::builder().redact_column("session", "token").log_params(true).attach(&mut db)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn redact_column(mut self, table: &str, column: &str) -> Self {
         self.redactions.add(table, column);
         self
     }
 
     /// Records reads of sensitive tables in an access-log table (see [`AccessLog`]).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{AccessLog, QueryLogger};
+    /// let access = AccessLog::new().sensitive::<ticket::Entity>();
+    /// access.create_table(&db).await?;
+    /// let _logger = QueryLogger::builder().access_log(access).attach(&mut db)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn access_log(mut self, access_log: AccessLog) -> Self {
         self.access_log = Some(access_log);
         self
@@ -204,13 +409,22 @@ impl QueryLoggerBuilder {
     /// [`DatabaseConnection::set_metric_callback`].
     ///
     /// ```
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use audit_core::query_log::QueryLogger;
+    /// use sea_orm::ConnectionTrait;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static MINE: AtomicU64 = AtomicU64::new(0);
     /// let mut db = sea_orm::Database::connect("sqlite::memory:").await?;
     /// QueryLogger::builder()
-    ///     .chain(|info| println!("{} took {:?}", info.statement.sql, info.elapsed))
+    ///     .chain(|_info| {
+    ///         MINE.fetch_add(1, Ordering::Relaxed); // your own metrics
+    ///     })
     ///     .attach(&mut db)?;
-    /// # Ok(()) }
+    /// db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT 1")).await?;
+    /// assert_eq!(MINE.load(Ordering::Relaxed), 1);
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn chain(mut self, callback: impl Fn(&Info<'_>) + Send + Sync + 'static) -> Self {
         self.chained = Some(Chained(Arc::new(callback)));
@@ -226,6 +440,23 @@ impl QueryLoggerBuilder {
     /// logger cannot find a callback set before: it takes the slot. Hand your own callback
     /// to [`chain`](Self::chain), or call [`QueryLogger::observe`] from a callback you set
     /// after this.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut db = demo_db().await?;
+    /// use audit_core::query_log::{AccessLog, QueryLogger};
+    /// // An invalid access-log table name is refused before anything is attached.
+    /// let refused = QueryLogger::builder().access_log(AccessLog::new().table_name("no spaces")).attach(&mut db);
+    /// assert!(refused.is_err());
+    /// let logger = QueryLogger::builder().attach(&mut db)?;
+    /// ticket::Entity::find().all(&db).await?;
+    /// assert_eq!(logger.counters().total().statements, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attach(mut self, db: &mut DatabaseConnection) -> Result<QueryLogger, AuditError> {
         let access = match self.access_log.take() {
             Some(access_log) => Some(access_log.start(db)?),

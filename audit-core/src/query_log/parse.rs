@@ -10,6 +10,11 @@ use super::tokens::{Token, first_token, tokenize};
 
 /// What a statement does, read off its verb (the main statement's, after `WITH`; for several
 /// statements in one string, the first that writes).
+///
+/// ```
+/// use audit_core::query_log::QueryKind;
+/// assert_eq!(QueryKind::of("SELECT 1", sea_orm::DbBackend::Sqlite), QueryKind::Select);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QueryKind {
@@ -36,6 +41,10 @@ impl QueryKind {
     ];
 
     /// The lowercase name (`select`, ..., `other`).
+    ///
+    /// ```
+    /// assert_eq!(audit_core::query_log::QueryKind::Select.as_str(), "select");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             QueryKind::Select => "select",
@@ -48,6 +57,10 @@ impl QueryKind {
 
     /// The OpenTelemetry `db.operation` value, as SeaORM's `tracing-spans` spells it
     /// (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `EXECUTE`).
+    ///
+    /// ```
+    /// assert_eq!(audit_core::query_log::QueryKind::Other.operation(), "EXECUTE");
+    /// ```
     pub fn operation(self) -> &'static str {
         match self {
             QueryKind::Select => "SELECT",
@@ -59,6 +72,11 @@ impl QueryKind {
     }
 
     /// Position of this kind in [`QueryKind::ALL`].
+    ///
+    /// ```
+    /// use audit_core::query_log::QueryKind;
+    /// assert_eq!(QueryKind::ALL[QueryKind::Update.index()], QueryKind::Update);
+    /// ```
     pub fn index(self) -> usize {
         self as usize
     }

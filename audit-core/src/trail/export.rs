@@ -8,9 +8,29 @@ use super::{Filter, entry_json, feed, time_text};
 use crate::{AuditEntry, AuditError};
 
 /// Rows read per statement by [`export`].
+///
+/// ```
+/// assert_eq!(audit_core::trail::EXPORT_PAGE, 1000);
+/// ```
 pub const EXPORT_PAGE: u64 = 1000;
 
 /// An export format.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::trail::{Format, export};
+/// let mut csv = Vec::new();
+/// let rows = export(&db, &Default::default(), Format::Csv, &mut csv, |_| {}).await?;
+/// let text = String::from_utf8(csv)?;
+/// assert_eq!(text.lines().count() as u64, rows + 1); // a header line, then one per row
+/// assert!(text.starts_with("id,changeset_id,table_name,record_id,operation,column_name"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// RFC 4180 CSV with a header line; values, old and new, as JSON text.
@@ -20,6 +40,26 @@ pub enum Format {
 }
 
 /// Why an export stopped.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::trail::{ExportError, Format, export};
+/// struct Full;
+/// impl std::io::Write for Full {
+///     fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+///         Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"))
+///     }
+///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// }
+/// let failed = export(&db, &Default::default(), Format::Ndjson, &mut Full, |_| {}).await;
+/// assert!(matches!(failed, Err(ExportError::Write(_))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// Reading the trail failed.
@@ -47,6 +87,20 @@ const HEADER: [&str; 11] = [
 
 impl Format {
     /// The bytes for `entries`, preceded by the header line when `header` (CSV only).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::trail::Format;
+    /// let rows = audit_core::history::<ticket::Entity>(1).fetch(&db).await?;
+    /// let ndjson = Format::Ndjson.encode(&rows, false)?;
+    /// assert_eq!(String::from_utf8(ndjson)?.lines().count(), rows.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn encode(self, entries: &[AuditEntry], header: bool) -> Result<Vec<u8>, ExportError> {
         match self {
             Format::Ndjson => {
@@ -86,6 +140,11 @@ impl Format {
     }
 
     /// The media type of the format.
+    ///
+    /// ```
+    /// use audit_core::trail::Format;
+    /// assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8");
+    /// ```
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Csv => "text/csv; charset=utf-8",

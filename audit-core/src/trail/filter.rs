@@ -43,6 +43,21 @@ pub struct Filter {
 impl Filter {
     /// The query for this filter, newest first. Fails when [`column`](Self::column) and
     /// [`value`](Self::value) name different columns (no row could match both).
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::trail::Filter;
+    /// let filter = Filter { column: Some("status".into()), ..Filter::default() };
+    /// assert_eq!(filter.query()?.fetch(&db).await?.len(), 2);
+    /// let contradiction = Filter { column: Some("note".into()), value: Some(Filter::parse_where("status=open")?), ..Filter::default() };
+    /// assert!(contradiction.query().is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn query(&self) -> Result<HistoryQuery, AuditError> {
         let mut query = all_history().newest_first();
         if let Some(table) = &self.table {
@@ -80,6 +95,13 @@ impl Filter {
     }
 
     /// An instant: RFC 3339 (`2026-03-01T12:00:00Z`), or a date (`2026-03-01`, its midnight UTC).
+    ///
+    /// ```
+    /// use audit_core::trail::Filter;
+    /// assert_eq!(Filter::parse_time("2026-03-01")?, Filter::parse_time("2026-03-01T00:00:00Z")?);
+    /// assert!(Filter::parse_time("yesterday").is_err());
+    /// # Ok::<(), audit_core::AuditError>(())
+    /// ```
     pub fn parse_time(text: &str) -> Result<DateTime<Utc>, AuditError> {
         if let Ok(at) = DateTime::parse_from_rfc3339(text) {
             return Ok(at.with_timezone(&Utc));
@@ -97,6 +119,15 @@ impl Filter {
 
     /// `column=value`: the value as JSON when it parses as JSON (`5`, `true`, `null`,
     /// `"5"`), otherwise as a string (`closed`).
+    ///
+    /// ```
+    /// use audit_core::trail::Filter;
+    /// use serde_json::json;
+    /// assert_eq!(Filter::parse_where("balance=5")?, ("balance".to_owned(), json!(5)));
+    /// assert_eq!(Filter::parse_where("status=closed")?, ("status".to_owned(), json!("closed")));
+    /// assert!(Filter::parse_where("no equals sign").is_err());
+    /// # Ok::<(), audit_core::AuditError>(())
+    /// ```
     pub fn parse_where(text: &str) -> Result<(String, Json), AuditError> {
         let (column, value) = text
             .split_once('=')

@@ -77,6 +77,22 @@ use crate::{AuditEntry, AuditError, all_history};
 
 /// One keyset page of the feed of `filter`, newest first: at most `size` rows with ids
 /// below `before` (a previous [`Page::next`]), and the cursor of the next page.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use audit_core::trail::{self, Filter};
+/// let filter = Filter { table: Some("ticket".into()), ..Filter::default() };
+/// let first = trail::feed(&db, &filter, None, 3).await?;
+/// assert_eq!(first.entries[0].actor.as_deref(), Some("bob")); // newest first
+/// let rest = trail::feed(&db, &filter, first.next, 3).await?;
+/// assert_eq!((first.entries.len(), rest.entries.len(), rest.next), (3, 2, None));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn feed(
     db: &impl ConnectionTrait,
     filter: &Filter,
@@ -92,11 +108,40 @@ pub async fn feed(
 
 /// The rows of the changeset `id`, in write order (empty when there is none). Reads one
 /// millisecond of the time index: a changeset id is a UUIDv7 of its rows' time.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let newest = &audit_core::trail::feed(&db, &Default::default(), None, 1).await?.entries[0];
+/// let rows = audit_core::trail::changeset(&db, &newest.changeset_id).await?;
+/// assert_eq!(rows.len(), 1); // bob's update changed one column
+/// assert!(audit_core::trail::changeset(&db, "no-such-id").await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn changeset(db: &impl ConnectionTrait, id: &str) -> Result<Vec<AuditEntry>, AuditError> {
     all_history().changeset(id).fetch(db).await
 }
 
 /// An audit row as a JSON object with the audit table's column names.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let rows = audit_core::history::<ticket::Entity>(1).newest_first().limit(1).fetch(&db).await?;
+/// let json = audit_core::trail::entry_json(&rows[0]);
+/// assert_eq!(json["column_name"], "status");
+/// assert_eq!(json["old_value"], "open");
+/// assert_eq!(json["actor"], "bob");
+/// # Ok(())
+/// # }
+/// ```
 pub fn entry_json(entry: &AuditEntry) -> Json {
     json!({
         "id": entry.id,
@@ -114,6 +159,20 @@ pub fn entry_json(entry: &AuditEntry) -> Json {
 }
 
 /// A version as a JSON object, its changes as `{"column","old_value","new_value"}`.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let versions = audit_core::versions::<ticket::Entity>(&db, 1).await?;
+/// let json = audit_core::trail::version_json(&versions[1]);
+/// assert_eq!(json["version"], 2);
+/// assert_eq!(json["changes"][0]["new_value"], "closed");
+/// # Ok(())
+/// # }
+/// ```
 pub fn version_json(version: &Version) -> Json {
     json!({
         "version": version.number,
@@ -131,6 +190,12 @@ pub fn version_json(version: &Version) -> Json {
 }
 
 /// An instant as the trail shows it: RFC 3339 in UTC with microseconds.
+///
+/// ```
+/// use chrono::TimeZone;
+/// let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+/// assert_eq!(audit_core::trail::time_text(at), "2026-03-01T12:00:00.000000Z");
+/// ```
 pub fn time_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

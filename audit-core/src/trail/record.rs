@@ -35,6 +35,21 @@ pub struct RecordTrail {
 /// A record rebuilt from its trail: the recorded columns in the order the trail first
 /// names them. A redacted column holds the [`crate::REDACTED`] marker; a skipped column
 /// is absent (the trail never names it).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+/// let now = record.as_of(chrono::Utc::now());
+/// assert!(now.exists);
+/// assert_eq!(now.version, Some(2));
+/// assert!(now.columns.contains(&("secret".into(), audit_core::REDACTED.into())));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rebuilt {
     /// Whether the record existed then (false before its insert and after its delete).
@@ -51,6 +66,20 @@ pub struct Rebuilt {
 
 impl Rebuilt {
     /// As JSON: `{"exists":..,"version":..,"changeset_id":..,"changed_at":..,"columns":{..}}`.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// let json = record.at_version(2)?.to_json();
+    /// assert_eq!(json["columns"]["status"], "closed");
+    /// assert_eq!(json["version"], 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn to_json(&self) -> Json {
         let columns: Map<String, Json> = self.columns.iter().cloned().collect();
         serde_json::json!({
@@ -65,6 +94,20 @@ impl Rebuilt {
 
 impl RecordTrail {
     /// Reads the record's rows (the `(table_name, record_id, id)` index) as versions.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// assert_eq!(record.versions.len(), 2);
+    /// let nothing = audit_core::trail::RecordTrail::load(&db, "ticket", "99").await?;
+    /// assert!(nothing.versions.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn load(
         db: &impl ConnectionTrait,
         table: &str,
@@ -83,16 +126,55 @@ impl RecordTrail {
     }
 
     /// Version `number`, or [`AuditError::NotFound`].
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// assert_eq!(record.version(2)?.actor.as_deref(), Some("bob"));
+    /// assert!(matches!(record.version(3), Err(audit_core::AuditError::NotFound(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn version(&self, number: u32) -> Result<&Version, AuditError> {
         self.upto(number).map(|upto| &upto[upto.len() - 1])
     }
 
     /// The record right after version `number`, or [`AuditError::NotFound`].
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// let first = record.at_version(1)?;
+    /// assert!(first.columns.contains(&("status".into(), "open".into())));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn at_version(&self, number: u32) -> Result<Rebuilt, AuditError> {
         Ok(self.rebuild(self.upto(number)?))
     }
 
     /// The record as it was at `at`: after every version written at or before it.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// let before = record.as_of(chrono::Utc::now() - chrono::Duration::days(1));
+    /// assert!(!before.exists && before.columns.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn as_of(&self, at: DateTime<Utc>) -> Rebuilt {
         let count = self.versions.partition_point(|v| v.changed_at <= at);
         self.rebuild(&self.versions[..count])
@@ -101,6 +183,20 @@ impl RecordTrail {
     /// The columns that differ between the states after versions `from` and `to`, in
     /// the trail's column order. A redacted column written in between is listed (with the
     /// marker on both sides), since its value may have changed.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let record = audit_core::trail::RecordTrail::load(&db, "ticket", "1").await?;
+    /// let changed = record.diff(1, 2)?;
+    /// assert_eq!(changed.len(), 1);
+    /// assert_eq!(changed[0].column, "status");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn diff(&self, from: u32, to: u32) -> Result<Vec<ColumnDiff>, AuditError> {
         let (a, b) = (self.upto(from)?, self.upto(to)?);
         let (x, y) = (RecordState::after(a), RecordState::after(b));
@@ -175,6 +271,12 @@ impl RecordTrail {
 }
 
 /// Whether a recorded value is the redaction marker.
+///
+/// ```
+/// use audit_core::trail::is_redacted;
+/// assert!(is_redacted(&serde_json::json!(audit_core::REDACTED)));
+/// assert!(!is_redacted(&serde_json::json!("hunter2")));
+/// ```
 pub fn is_redacted(value: &Json) -> bool {
     value.as_str() == Some(crate::REDACTED)
 }

@@ -32,6 +32,13 @@ pub fn escape_text(text: &str, max: Option<usize>) -> String {
 
 /// Whether `c` is a character a terminal would act on, or that reorders or hides text:
 /// controls, bidirectional embeddings, overrides and isolates, zero-width characters.
+///
+/// ```
+/// use audit_core::trail::is_unsafe_char;
+/// assert!(is_unsafe_char('\u{1b}')); // ESC: terminal escape sequences
+/// assert!(is_unsafe_char('\u{202e}')); // right-to-left override
+/// assert!(!is_unsafe_char('é'));
+/// ```
 pub fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c,

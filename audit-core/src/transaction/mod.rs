@@ -61,6 +61,11 @@ use control::Control;
 use state::{OldRow, State, lock};
 
 /// A buffered transaction holds at most this many audit rows before writing them.
+///
+/// ```
+/// // A buffered transaction writes its audit rows at commit, or whenever this many wait.
+/// assert_eq!(audit_core::FLUSH_AT_ROWS, 10_000);
+/// ```
 pub const FLUSH_AT_ROWS: usize = 10_000;
 
 /// Runs `callback` in a transaction whose audit rows are written together at commit.
@@ -208,6 +213,26 @@ where
 
 /// The transaction [`transaction`] hands its closure: a SeaORM transaction whose audit
 /// rows wait in a buffer until the transaction commits (it fails closed: see [`transaction`]).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use sea_orm::ConnectionTrait;
+/// let count = audit_core::transaction(&db, |txn| {
+///     Box::pin(async move {
+///         // An AuditTransaction is a ConnectionTrait: SeaORM's API works through it.
+///         let found = ticket::Entity::find().all(txn).await?;
+///         Ok::<_, DbErr>((found.len(), txn.get_database_backend()))
+///     })
+/// })
+/// .await?;
+/// assert_eq!(count, (1, sea_orm::DbBackend::Sqlite));
+/// # Ok(())
+/// # }
+/// ```
 pub struct AuditTransaction {
     inner: DatabaseTransaction,
     shared: Arc<Shared>,

@@ -21,6 +21,30 @@ use super::{DOOM_STATEMENT, Shared};
 /// A savepoint that let a change through without its audit rows (an audit write failed,
 /// a statement was cancelled while it ran) refuses to commit; rolled back, it undoes the
 /// change with the rest, and the outer transaction carries on.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/ticket.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = demo_db().await?;
+/// use sea_orm::{TransactionSession, TransactionTrait};
+/// audit_core::transaction(&db, |txn| {
+///     Box::pin(async move {
+///         let savepoint = txn.begin().await?;
+///         ticket::ActiveModel { status: Set("draft".into()), note: Set(String::new()), secret: Set(String::new()), ..Default::default() }
+///             .insert(&savepoint)
+///             .await?;
+///         savepoint.rollback().await?; // the insert and its audit rows are undone together
+///         Ok::<_, DbErr>(())
+///     })
+/// })
+/// .await?;
+/// assert_eq!(ticket::Entity::find().all(&db).await?.len(), 1);
+/// assert_eq!(audit_core::table_history::<ticket::Entity>().fetch(&db).await?.len(), 5);
+/// # Ok(())
+/// # }
+/// ```
 pub struct AuditSavepoint {
     inner: Option<DatabaseTransaction>,
     shared: Arc<Shared>,
