@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Schema};
 use serde_json::{Value as Json, json};
 use time::macros::{date, datetime, time};
 use types::{Category, Labels, Shade, Step, Tea};
-use types::{brew, collection, json_list, long_key, timed, uuid_forms};
+use types::{brew, collection, json_list, kept, long_key, timed, uuid_forms};
 
 /// The values of `table`'s first insert, read from `audit_log` with raw SQL, as one JSON
 /// object of column to stored value.
@@ -427,4 +427,92 @@ async fn postgres_arrays() {
     );
     assert_stored_null(db, "collection", &["o_integers", "o_teas"]).await;
     fresh.cleanup().await.unwrap();
+}
+
+/// What each backend keeps of values written with more precision than its default
+/// column types hold (the README's table): the trail records what was kept, and the
+/// history API rebuilds that, not what was written.
+async fn what_each_backend_keeps(backend: Backend) {
+    let Some(fresh) = setup(backend, 1).await else {
+        return;
+    };
+    let db = &fresh.db;
+    create_table(db, kept::Entity).await;
+    let instant = chrono::NaiveDate::from_ymd_opt(2024, 2, 29)
+        .unwrap()
+        .and_hms_nano_opt(12, 30, 45, 500_000_900)
+        .unwrap();
+    let offset = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    let written = kept::Model {
+        id: 1,
+        fixed: instant.and_local_timezone(offset).unwrap(),
+        zoned: datetime!(2024-02-29 12:30:45.5000009 +05:30),
+        naive: instant,
+        time: instant.time(),
+        decimal: "1234567890.0123456789".parse().unwrap(),
+        big: "1234567890.0123456789".parse().unwrap(),
+    };
+    round_trip::all_set::<kept::Entity>(written.clone())
+        .insert(db)
+        .await
+        .unwrap();
+    // Written: 12:30:45.500000900 at +05:30, 1234567890.0123456789.
+    let expected = match backend {
+        // Text keeps nanoseconds and the offset; `REAL` keeps a `f64`, which SeaORM reads
+        // back as the nearest 16-digit `Decimal`, or as the `f64`'s exact `BigDecimal`.
+        Backend::Sqlite => json!({
+            "fixed": "2024-02-29T12:30:45.500000900+05:30",
+            "zoned": "2024-02-29T12:30:45.500000900+05:30",
+            "naive": "2024-02-29T12:30:45.500000900",
+            "time": "12:30:45.500000900",
+            "decimal": "1234567890.012346",
+            "big": "1234567890.012345790863037109375",
+        }),
+        // Microseconds, cut not rounded; `timestamptz` keeps the instant in UTC; `numeric`
+        // keeps every digit (sqlx pads a `BigDecimal`'s scale to whole base-10000 digits).
+        Backend::Postgres => json!({
+            "fixed": "2024-02-29T07:00:45.500Z",
+            "zoned": "2024-02-29T07:00:45.500Z",
+            "naive": "2024-02-29T12:30:45.500",
+            "time": "12:30:45.500",
+            "decimal": "1234567890.0123456789",
+            "big": "1234567890.012345678900",
+        }),
+        // Columns without a precision keep whole seconds, cut not rounded; `TIMESTAMP`
+        // keeps the instant in UTC; `DECIMAL` keeps every digit.
+        Backend::MySql => json!({
+            "fixed": "2024-02-29T07:00:45Z",
+            "zoned": "2024-02-29T07:00:45Z",
+            "naive": "2024-02-29T12:30:45",
+            "time": "12:30:45",
+            "decimal": "1234567890.0123456789",
+            "big": "1234567890.0123456789",
+        }),
+    };
+    let mut stored = first_insert(db, "kept").await;
+    stored.as_object_mut().unwrap().remove("id");
+    assert_eq!(stored, expected, "{backend:?}");
+    let read = kept::Entity::find_by_id(1).one(db).await.unwrap().unwrap();
+    let at = round_trip::tick().await;
+    let rebuilt = audit_core::as_of::<kept::Entity>(db, 1, at)
+        .await
+        .unwrap()
+        .unwrap();
+    round_trip::assert_same(&rebuilt, &read, true, &format!("{backend:?}: rebuilt"));
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn what_each_backend_keeps_sqlite() {
+    what_each_backend_keeps(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn what_each_backend_keeps_postgres() {
+    what_each_backend_keeps(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn what_each_backend_keeps_mysql() {
+    what_each_backend_keeps(Backend::MySql).await;
 }

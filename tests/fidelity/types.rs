@@ -192,3 +192,28 @@ pub mod collection {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
+
+/// Columns of SeaORM's default types, for what each backend keeps of a value written
+/// with more precision than the column holds.
+pub mod kept {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "kept")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub fixed: DateTimeWithTimeZone,
+        pub zoned: TimeDateTimeWithTimeZone,
+        pub naive: DateTime,
+        pub time: Time,
+        #[sea_orm(column_type = "Decimal(Some((30, 10)))")]
+        pub decimal: Decimal,
+        #[sea_orm(column_type = "Decimal(Some((30, 10)))")]
+        pub big: BigDecimal,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
