@@ -19,16 +19,14 @@
 //! both as JSON `null` (`value::encode`).
 
 mod common;
-
-use std::time::Duration;
+#[path = "fidelity/round_trip.rs"]
+mod round_trip;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use common::{Backend, create_table, setup};
+use round_trip::round_trip;
+use sea_orm::ConnectionTrait;
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel,
-    Iterable,
-};
 use serde_json::json;
 
 mod every {
@@ -363,116 +361,6 @@ const MYSQL_TYPES: &str = "ALTER TABLE every \
     MODIFY utc DATETIME(6) NOT NULL, MODIFY o_utc DATETIME(6) NULL, \
     MODIFY fixed DATETIME(6) NOT NULL, MODIFY o_fixed DATETIME(6) NULL";
 
-/// Every column of `model` set, for an insert or a full update.
-fn all_set<E: EntityTrait>(model: E::Model) -> E::ActiveModel
-where
-    E::Model: IntoActiveModel<E::ActiveModel>,
-{
-    let mut am = model.into_active_model();
-    for column in E::Column::iter() {
-        if let Some(value) = am.get(column).into_value() {
-            am.set(column, value);
-        }
-    }
-    am
-}
-
-/// Compares column by column, by value and, when `exact`, by `Debug` text too (which
-/// shows what `==` ignores: a timestamp's offset, a decimal's scale, the sign of a zero).
-/// A 1 MiB string in a failed `assert_eq!` is unreadable, so values are cut short.
-fn assert_same<M: ModelTrait>(actual: &M, expected: &M, exact: bool, what: &str) {
-    for column in <M::Entity as EntityTrait>::Column::iter() {
-        let (a, e) = (actual.get(column), expected.get(column));
-        let (da, de) = (format!("{a:?}"), format!("{e:?}"));
-        if a != e || (exact && da != de) {
-            let cut = |s: &str| s.chars().take(160).collect::<String>();
-            panic!(
-                "{what}: `{}` differs: {} != {}",
-                column.as_str(),
-                cut(&da),
-                cut(&de)
-            );
-        }
-    }
-}
-
-async fn tick() -> DateTime<Utc> {
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    let at = Utc::now();
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    at
-}
-
-/// Writes `states` in turn to record 1 of `E` (insert, updates, delete), checks the
-/// database stores each exactly, then rebuilds each from the trail (by time and by
-/// version) and restores the deleted record.
-async fn round_trip<E>(db: &DatabaseConnection, states: &[E::Model], what: &str)
-where
-    E: audit_core::AuditedEntity,
-    E::PrimaryKey: PrimaryKeyTrait<ValueType = i32>,
-    E::Model: Clone + IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelBehavior + Send + sea_orm::TryIntoModel<E::Model>,
-{
-    let mut stored = Vec::new();
-    let mut times = Vec::new();
-    for (step, state) in states.iter().enumerate() {
-        let am = all_set::<E>(state.clone());
-        let model = if step == 0 {
-            am.insert(db).await
-        } else {
-            am.update(db).await
-        };
-        let model = model.unwrap_or_else(|e| panic!("{what} step {step}: {e}"));
-        let read = E::find_by_id(1).one(db).await.unwrap().unwrap();
-        assert_same(
-            &read,
-            state,
-            false,
-            &format!("{what} step {step}: the database stores it"),
-        );
-        assert_same(
-            &model,
-            &read,
-            true,
-            &format!("{what} step {step}: as returned"),
-        );
-        stored.push(read);
-        times.push(tick().await);
-    }
-    let last = stored.last().unwrap().clone();
-    last.clone().delete(db).await.unwrap();
-    let after_delete = tick().await;
-
-    for (step, (at, expected)) in times.iter().zip(&stored).enumerate() {
-        let rebuilt = audit_core::as_of::<E>(db, 1, *at).await.unwrap().unwrap();
-        assert_same(
-            &rebuilt,
-            expected,
-            true,
-            &format!("{what} as_of step {step}"),
-        );
-        let number = u32::try_from(step + 1).unwrap();
-        let by_version = audit_core::at_version::<E>(db, 1, number)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_same(
-            &by_version,
-            expected,
-            true,
-            &format!("{what} version {number}"),
-        );
-    }
-    assert!(
-        audit_core::as_of::<E>(db, 1, after_delete)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let restored = audit_core::restore::<E>(db, 1).await.unwrap();
-    assert_same(&restored, &last, true, &format!("{what} restore"));
-}
-
 /// `(id, v, o)` states of an integer entity: minimum, maximum, NULL.
 macro_rules! int_states {
     ($name:ident, $min:expr, $max:expr) => {
@@ -506,7 +394,7 @@ async fn every_type(backend: Backend) {
         db.execute_unprepared(MYSQL_TYPES).await.unwrap();
     }
     let states = [low(backend), high(backend), nulls(), low(backend)];
-    round_trip::<every::Entity>(db, &states, &format!("{backend:?}")).await;
+    round_trip::<every::Entity>(db, 1, &states, &format!("{backend:?}")).await;
 
     // The trail holds typed JSON: numbers as numbers, the rest in fixed text forms.
     let rows = audit_core::history::<every::Entity>(1)
@@ -553,25 +441,27 @@ async fn integer_widths(backend: Backend) {
     let what = |t: &str| format!("{backend:?} {t}");
     if stores(backend, "i8") {
         create_table(db, tiny::Entity).await;
-        round_trip::<tiny::Entity>(db, &int_states!(tiny, i8::MIN, i8::MAX), &what("i8")).await;
+        round_trip::<tiny::Entity>(db, 1, &int_states!(tiny, i8::MIN, i8::MAX), &what("i8")).await;
     }
     if stores(backend, "u8") {
         create_table(db, utiny::Entity).await;
-        round_trip::<utiny::Entity>(db, &int_states!(utiny, u8::MIN, u8::MAX), &what("u8")).await;
+        round_trip::<utiny::Entity>(db, 1, &int_states!(utiny, u8::MIN, u8::MAX), &what("u8"))
+            .await;
     }
     if stores(backend, "u16") {
         create_table(db, usmall::Entity).await;
         let states = int_states!(usmall, u16::MIN, u16::MAX);
-        round_trip::<usmall::Entity>(db, &states, &what("u16")).await;
+        round_trip::<usmall::Entity>(db, 1, &states, &what("u16")).await;
     }
     if stores(backend, "u32") {
         create_table(db, uint::Entity).await;
-        round_trip::<uint::Entity>(db, &int_states!(uint, u32::MIN, u32::MAX), &what("u32")).await;
+        round_trip::<uint::Entity>(db, 1, &int_states!(uint, u32::MIN, u32::MAX), &what("u32"))
+            .await;
     }
     if stores(backend, "u64") {
         create_table(db, ubig::Entity).await;
         let states = int_states!(ubig, u64::MIN, u64_max(backend));
-        round_trip::<ubig::Entity>(db, &states, &what("u64")).await;
+        round_trip::<ubig::Entity>(db, 1, &states, &what("u64")).await;
     }
     fresh.cleanup().await.unwrap();
 }
