@@ -1,6 +1,8 @@
 //! Faults on every backend: rolled-back transactions, audit writes the database refuses,
 //! connections killed mid-transaction, panics inside a scoped actor, and the append-only
-//! triggers of the schema helper.
+//! triggers of the schema helper. `.ci/run` runs it in both capture modes: hooks, and
+//! database capture (feature `database-capture-suites`), where the audit insert that fails
+//! is the trigger's, inside the change's own statement.
 
 mod common;
 
@@ -11,7 +13,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use audit_core::{AuditTableOptions, current_actor, with_actor};
-use common::{Backend, FreshDb, account, audit_rows, new_account, refuse_blocked_actor, setup};
+use common::{
+    Backend, DATABASE_CAPTURE, FreshDb, account, audit_rows, new_account, refuse_blocked_actor,
+    setup,
+};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
@@ -46,6 +51,17 @@ async fn set_balance<C: ConnectionTrait>(db: &C, id: i32, balance: i64) -> Resul
     let mut am: account::ActiveModel = row.into();
     am.balance = Set(balance);
     am.update(db).await.map(drop)
+}
+
+/// What the error of a write whose audit insert failed must contain: the hooks name the
+/// audit write; under database capture the trigger's `INSERT` fails inside the change's own
+/// statement, and the error is the database's, naming `refused` (the table or the rule).
+fn audit_failure(refused: &str) -> &str {
+    if DATABASE_CAPTURE {
+        refused
+    } else {
+        "audit write to `audit_log` failed"
+    }
 }
 
 async fn run_sql<C: ConnectionTrait>(db: &C, sql: &str) -> Result<(), DbErr> {
@@ -172,8 +188,9 @@ async fn attempt(txn: &DatabaseTransaction, op: Op, id: i32) -> Result<(), DbErr
 }
 
 /// Inside `db.transaction`, an insert, an update and a delete whose audit write fails each
-/// return an error naming the audit write, and none of them is committed.
-async fn assert_refused(db: &DatabaseConnection, id: i32, actor: &str, what: &str) {
+/// return an error naming the audit write (see [`audit_failure`]: under database capture,
+/// `refused`), and none of them is committed.
+async fn assert_refused(db: &DatabaseConnection, id: i32, actor: &str, refused: &str, what: &str) {
     let state = || async { account::Entity::find().all(db).await.unwrap() };
     let before = state().await;
     for op in [Op::Insert, Op::Update, Op::Delete] {
@@ -184,8 +201,7 @@ async fn assert_refused(db: &DatabaseConnection, id: i32, actor: &str, what: &st
         .await;
         let err = result.expect_err(&format!("{what}: the {op:?} must fail"));
         assert!(
-            err.to_string()
-                .contains("audit write to `audit_log` failed"),
+            err.to_string().contains(audit_failure(refused)),
             "{what}: the {op:?}'s error names the audit write: {err}"
         );
         assert_eq!(
@@ -207,22 +223,23 @@ async fn audit_table_dropped(backend: Backend) {
         db,
         created.id,
         "alice",
+        "audit_log",
         &format!("{backend:?}: table dropped"),
     )
     .await;
 
-    // Outside a transaction the change has already succeeded when its audit write fails:
-    // it stays, and the caller gets the error.
+    // Outside a transaction the caller gets the error too. Under hooks capture the change
+    // has already succeeded when its audit write fails, and it stays; under database
+    // capture the change and its audit insert are one statement, and nothing stays.
     let err = set_balance(db, created.id, 2).await.unwrap_err();
     assert!(
-        err.to_string()
-            .contains("audit write to `audit_log` failed"),
+        err.to_string().contains(audit_failure("audit_log")),
         "{err}"
     );
     assert_eq!(
         balance(db, created.id).await,
-        Some(2),
-        "{backend:?}: autocommit change stays"
+        Some(if DATABASE_CAPTURE { 1 } else { 2 }),
+        "{backend:?}: autocommit change stays only under hooks capture"
     );
     fresh.cleanup().await.unwrap();
 }
@@ -254,13 +271,15 @@ async fn audit_constraint_fails(backend: Backend) {
         db,
         created.id,
         "blocked",
+        "audit_no_blocked",
         &format!("{backend:?}: constraint"),
     )
     .await;
     assert_eq!(audit_rows(db).await.unwrap(), before);
     // A caller that ignores the error and commits anyway: PostgreSQL has aborted the
-    // transaction, so nothing commits; SQLite and MariaDB commit the change without its
-    // audit rows (documented under "What does not hold").
+    // transaction, so nothing commits; under hooks capture SQLite and MariaDB commit the
+    // change without its audit rows (documented under "What does not hold"); under
+    // database capture the failed statement took its change with it, so nothing commits.
     let txn = db.begin().await.unwrap();
     assert!(
         with_actor("blocked", set_balance(&txn, created.id, 7))
@@ -269,8 +288,12 @@ async fn audit_constraint_fails(backend: Backend) {
     );
     let committed = txn.commit().await;
     let stored = balance(db, created.id).await;
-    let old = if backend == Backend::Postgres {
-        assert_eq!(stored, Some(1), "postgres: nothing commits ({committed:?})");
+    let old = if backend == Backend::Postgres || DATABASE_CAPTURE {
+        assert_eq!(
+            stored,
+            Some(1),
+            "{backend:?}: nothing commits ({committed:?})"
+        );
         1
     } else {
         committed.unwrap();
@@ -282,10 +305,14 @@ async fn audit_constraint_fails(backend: Backend) {
         7
     };
     assert_eq!(audit_rows(db).await.unwrap(), before);
-    // The same write by another actor goes through.
-    with_actor("allowed", set_balance(db, created.id, 3))
-        .await
-        .unwrap();
+    // The same write by another actor goes through (in a transaction: under database
+    // capture a scoped write outside one is refused).
+    with_actor(
+        "allowed",
+        db.transaction::<_, (), DbErr>(|txn| Box::pin(set_balance(txn, created.id, 3))),
+    )
+    .await
+    .unwrap();
     let balances: Vec<_> = audit_rows(db)
         .await
         .unwrap()
@@ -327,7 +354,8 @@ fn role_name() -> String {
 }
 
 /// PostgreSQL: a role that may change `account` but only read `audit_log`, taken with
-/// `SET LOCAL ROLE` inside the transaction.
+/// `SET LOCAL ROLE` inside the transaction. Under database capture the trigger runs as
+/// that role too (it is not `SECURITY DEFINER`), so its audit insert is refused the same.
 #[tokio::test]
 async fn audit_insert_not_permitted_postgres() {
     let Some(fresh) = fresh(Backend::Postgres, 2).await else {
@@ -366,8 +394,7 @@ async fn audit_insert_not_permitted_postgres() {
         .await;
     let err = result.expect_err("the audit insert is not permitted");
     assert!(
-        err.to_string()
-            .contains("audit write to `audit_log` failed"),
+        err.to_string().contains(audit_failure("audit_log")),
         "{err}"
     );
     assert!(err.to_string().contains("permission denied"), "{err}");
@@ -379,6 +406,9 @@ async fn audit_insert_not_permitted_postgres() {
 }
 
 /// MariaDB: a user with every privilege on `account` and only `SELECT` on `audit_log`.
+/// Under hooks capture its audit insert is refused, and the change with it; under database
+/// capture the trigger inserts with its definer's privileges, so the user's change commits
+/// with its trail (the user cannot change the table without it).
 #[tokio::test]
 async fn audit_insert_not_permitted_mysql() {
     let Some(fresh) = fresh(Backend::MySql, 2).await else {
@@ -413,16 +443,22 @@ async fn audit_insert_not_permitted_mysql() {
     let result = limited
         .transaction::<_, (), DbErr>(|txn| Box::pin(set_balance(txn, created.id, 2)))
         .await;
-    let err = result.expect_err("the audit insert is not permitted");
-    assert!(
-        err.to_string()
-            .contains("audit write to `audit_log` failed"),
-        "{err}"
-    );
-    assert!(err.to_string().contains("INSERT command denied"), "{err}");
     limited.close().await.unwrap();
-    assert_eq!(balance(db, created.id).await, Some(1), "nothing committed");
-    assert_trail_matches(db, created.id, 0, "mysql: permission").await;
+    if DATABASE_CAPTURE {
+        result.expect("the trigger writes the trail as its definer");
+        assert_eq!(balance(db, created.id).await, Some(2), "committed");
+        assert_trail_matches(db, created.id, 1, "mysql: trigger's definer").await;
+    } else {
+        let err = result.expect_err("the audit insert is not permitted");
+        assert!(
+            err.to_string()
+                .contains("audit write to `audit_log` failed"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("INSERT command denied"), "{err}");
+        assert_eq!(balance(db, created.id).await, Some(1), "nothing committed");
+        assert_trail_matches(db, created.id, 0, "mysql: permission").await;
+    }
     run_sql(db, &format!("DROP USER '{user}'@'%'"))
         .await
         .unwrap();
@@ -447,16 +483,27 @@ async fn kill(db: &DatabaseConnection, pid: i64) {
     run_sql(db, &sql).await.unwrap();
 }
 
-/// Waits until connection `pid` is blocked on a lock in an `INSERT` (the audit write).
-async fn wait_until_blocked_in_insert(db: &DatabaseConnection, pid: i64) {
+/// Waits until connection `pid` is blocked on a lock in the audit `INSERT`: the one the
+/// hooks send or, under database capture, the trigger's (PostgreSQL shows the `UPDATE`
+/// that fired it, MariaDB the trigger's own statement, waiting for a row lock).
+async fn wait_until_blocked_writing_trail(db: &DatabaseConnection, pid: i64) {
+    let (postgres, mysql_wait) = if DATABASE_CAPTURE {
+        (
+            "UPDATE \"account\"",
+            "ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX \
+             WHERE trx_state = 'LOCK WAIT')",
+        )
+    } else {
+        ("INSERT", "STATE = 'Update'")
+    };
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => format!(
             "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {pid} \
-             AND wait_event_type = 'Lock' AND query LIKE 'INSERT%'"
+             AND wait_event_type = 'Lock' AND query LIKE '{postgres}%'"
         ),
         _ => format!(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {pid} \
-             AND STATE = 'Update' AND INFO LIKE 'INSERT INTO `audit_log`%'"
+             AND {mysql_wait} AND INFO LIKE 'INSERT INTO `audit_log`%'"
         ),
     };
     for _ in 0..200 {
@@ -465,7 +512,7 @@ async fn wait_until_blocked_in_insert(db: &DatabaseConnection, pid: i64) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("connection {pid} never blocked in the audit insert");
+    panic!("connection {pid} never blocked writing the trail");
 }
 
 async fn killed_mid_transaction(backend: Backend) {
@@ -509,7 +556,7 @@ async fn killed_mid_transaction(backend: Backend) {
         txn.commit().await
     });
     let pid = pid_rx.await.unwrap();
-    wait_until_blocked_in_insert(&db, pid).await;
+    wait_until_blocked_writing_trail(&db, pid).await;
     kill(&db, pid).await;
     let result = victim.await.unwrap();
     blocker.rollback().await.unwrap();
@@ -554,6 +601,13 @@ async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>
     .await
 }
 
+/// Inserts an account owned by `owner` in a transaction of its own.
+async fn insert_committed(db: &DatabaseConnection, owner: &str) {
+    let txn = db.begin().await.unwrap();
+    new_account(owner, 1).insert(&txn).await.unwrap();
+    txn.commit().await.unwrap();
+}
+
 async fn panic_does_not_leak_actor(backend: Backend) {
     let Some(fresh) = fresh(backend, 2).await else {
         return;
@@ -573,16 +627,18 @@ async fn panic_does_not_leak_actor(backend: Backend) {
     assert_eq!(current_actor(), None, "{backend:?}: same task");
     new_account("after-1", 1).insert(&db).await.unwrap();
 
-    // In a spawned task on this thread, nested under an outer scope.
+    // In a spawned task on this thread, nested under an outer scope. (The scoped writes
+    // commit in their own transactions: under database capture a scoped write outside one
+    // is refused.)
     let outer = with_actor("alice", async {
         let inner = db.clone();
         let joined = tokio::spawn(with_actor("mallory", async move {
-            new_account("m2", 1).insert(&inner).await.unwrap();
+            insert_committed(&inner, "m2").await;
             panic!("boom in a task");
         }))
         .await;
         assert!(joined.unwrap_err().is_panic());
-        new_account("after-2", 1).insert(&db).await.unwrap();
+        insert_committed(&db, "after-2").await;
         current_actor()
     })
     .await;
@@ -728,7 +784,8 @@ async fn failed_write_leaves_no_state(backend: Backend) {
     let mut am: account::ActiveModel = b.clone().into();
     am.owner = Set("a".into());
     assert!(am.update(db).await.is_err(), "unique owner");
-    // The row goes away behind the library's back (raw SQL is not audited).
+    // The row goes away behind the library's back (raw SQL, audited only under database
+    // capture).
     run_sql(db, &format!("DELETE FROM account WHERE id = {}", b.id))
         .await
         .unwrap();

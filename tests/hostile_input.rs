@@ -4,7 +4,7 @@
 mod common;
 
 use audit_core::{AuditTableOptions, AuditedEntity};
-use common::{Backend, FreshDb, RawRow, audit_rows, create_table, setup};
+use common::{Backend, FreshDb, RawRow, audit_rows, create_table, install_capture, setup};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ModelTrait,
@@ -19,6 +19,7 @@ mod order {
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "order")]
+    #[cfg_attr(feature = "database-capture-suites", audit(capture = "database"))]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
@@ -39,6 +40,7 @@ mod user {
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "User")]
+    #[cfg_attr(feature = "database-capture-suites", audit(capture = "database"))]
     pub struct Model {
         #[sea_orm(primary_key, column_name = "ID")]
         pub id: i32,
@@ -91,6 +93,8 @@ async fn fresh(backend: Backend) -> Option<FreshDb> {
             .await
             .unwrap();
     }
+    install_capture::<order::Entity>(db).await;
+    install_capture::<user::Entity>(db).await;
     Some(fresh)
 }
 

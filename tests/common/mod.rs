@@ -2,6 +2,7 @@
 //! a raw reader of `audit_log` rows.
 #![allow(dead_code)]
 
+use audit_core::AuditedEntity;
 use sea_orm::{ConnectionTrait, DbErr, Schema, Statement};
 pub use seaorm_audit::{Backend, FreshDb};
 use serde_json::Value as Json;
@@ -17,7 +18,22 @@ pub async fn setup(backend: Backend, max_connections: u32) -> Option<FreshDb> {
         .await
         .expect("create audit table");
     create_table(&fresh.db, account::Entity).await;
+    install_capture::<account::Entity>(&fresh.db).await;
     Some(fresh)
+}
+
+/// Whether this build runs the suites under database capture (the root package's feature
+/// `database-capture-suites`): `account` and the entities of `tests/hostile_input.rs` are
+/// then `#[audit(capture = "database")]`, and their triggers write the trail.
+pub const DATABASE_CAPTURE: bool = cfg!(feature = "database-capture-suites");
+
+/// Installs the capture triggers of `E` under [`DATABASE_CAPTURE`] (a no-op otherwise).
+pub async fn install_capture<E: AuditedEntity>(db: &sea_orm::DatabaseConnection) {
+    if DATABASE_CAPTURE {
+        audit_core::db_capture::install::<E, _>(db)
+            .await
+            .expect("install database capture");
+    }
 }
 
 /// Creates the table of `entity`.
@@ -33,7 +49,7 @@ pub async fn create_table<E: sea_orm::EntityTrait>(db: &sea_orm::DatabaseConnect
 pub async fn refuse_blocked_actor<C: ConnectionTrait>(db: &C, backend: Backend) {
     let rule = if backend == Backend::Sqlite {
         "CREATE TRIGGER audit_no_blocked BEFORE INSERT ON audit_log WHEN NEW.actor = 'blocked' \
-         BEGIN SELECT RAISE(ABORT, 'actor blocked'); END"
+         BEGIN SELECT RAISE(ABORT, 'audit_no_blocked: actor blocked'); END"
     } else {
         "ALTER TABLE audit_log ADD CONSTRAINT audit_no_blocked \
          CHECK (actor IS NULL OR actor <> 'blocked')"
@@ -92,13 +108,14 @@ pub async fn audit_rows<C: ConnectionTrait>(db: &C) -> Result<Vec<RawRow>, DbErr
         .collect()
 }
 
-/// The test entity of most tests.
+/// The test entity of most tests (captured by the database under [`DATABASE_CAPTURE`]).
 pub mod account {
     use audit_core::Audited;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "account")]
+    #[cfg_attr(feature = "database-capture-suites", audit(capture = "database"))]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
