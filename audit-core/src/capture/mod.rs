@@ -147,6 +147,7 @@ where
 async fn check_write<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     strict::check::<E, C>(db).await?;
     limits::check_scope(E::audit_table(), &current_context())?;
+    crate::erasure::check_ready::<E>()?;
     Ok(())
 }
 

@@ -11,6 +11,9 @@ use crate::schema::quote;
 
 /// The key table's name.
 pub(crate) const KEY_TABLE: &str = "audit_subject_key";
+/// The id of the row that checks the key-encryption key: a random key wrapped by the first
+/// key-encryption key that wrote. Subject key ids are 64 hex digits, never this.
+const CHECK_ID: &str = "kek-check";
 /// At most this many key ids in one statement.
 const IDS_PER_STATEMENT: usize = 500;
 
@@ -120,21 +123,41 @@ pub(crate) async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<bool,
 
 /// The data keys of `ids`, unwrapped; with `create`, a key is made and stored for every id
 /// that has none (a concurrent writer's key wins), else such ids are left out.
+///
+/// A key is only made once the key-encryption key in force opens the table's check row
+/// (made with the first key): a wrong key-encryption key names subjects differently, so
+/// without it every known subject would look new and get a second key.
 pub(crate) async fn data_keys<C: ConnectionTrait>(
     db: &C,
     kek: &dyn KeyEncryptionKey,
     ids: &[String],
     create: bool,
 ) -> Result<HashMap<String, DataKey>, AuditError> {
-    let mut wrapped = load(db, ids).await?;
+    let mut query: Vec<String> = ids.to_vec();
+    if create {
+        query.push(CHECK_ID.to_owned());
+    }
+    let mut wrapped = load(db, &query).await?;
+    let check = wrapped.remove(CHECK_ID);
     let missing: Vec<String> = ids.iter().filter(|id| !wrapped.contains_key(*id)).cloned().collect();
     if create && !missing.is_empty() {
-        let mut new = Vec::with_capacity(missing.len());
+        let mut new = Vec::with_capacity(missing.len() + 1);
+        match check {
+            Some(check) => {
+                kek.unwrap(CHECK_ID, &check).await?;
+            }
+            None => new.push((CHECK_ID.to_owned(), kek.wrap(CHECK_ID, &DataKey::generate()).await?)),
+        }
         for id in &missing {
             new.push((id.clone(), kek.wrap(id, &DataKey::generate()).await?));
         }
         insert_new(db, &new).await?;
-        let stored = load(db, &missing).await?;
+        // The check row too: a concurrent first writer's may have won.
+        let mut stored = load(db, &query).await?;
+        if let Some(check) = stored.remove(CHECK_ID) {
+            kek.unwrap(CHECK_ID, &check).await?;
+        }
+        stored.retain(|id, _| missing.contains(id));
         if stored.len() != missing.len() {
             return Err(AuditError::Personal(
                 "a data key could not be stored in the key table".into(),

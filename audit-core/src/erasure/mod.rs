@@ -52,7 +52,7 @@ pub(crate) use keys::key_table_sql;
 pub(crate) use open::open_entries;
 pub(crate) use seal::seal_rows;
 
-use crate::{AuditedEntity, ColumnPolicy};
+use crate::{AuditError, AuditedEntity, ColumnPolicy};
 
 /// The marker a personal value reads as once its subject was erased.
 pub const ERASED: &str = "[erased]";
@@ -125,6 +125,22 @@ pub(crate) fn subject_id(key: &ValueTuple) -> Option<String> {
         return None;
     }
     Some(crate::record_id(key))
+}
+
+/// Refuses, before an audited write of `E` changes anything, a write of personal columns
+/// that cannot be sealed: no key-encryption key, or no `erasure` feature. (A wrong
+/// key-encryption key is found when the rows are sealed.)
+pub(crate) fn check_ready<E: AuditedEntity>() -> Result<(), AuditError> {
+    if !E::Column::iter().any(|c| E::column_policy(&c) == ColumnPolicy::Personal) {
+        return Ok(());
+    }
+    #[cfg(feature = "erasure")]
+    return kek::current().map(|_| ());
+    #[cfg(not(feature = "erasure"))]
+    Err(AuditError::Personal(format!(
+        "`{}` has `#[audit(personal)]` columns and audit-core was built without its `erasure` feature",
+        E::audit_table()
+    )))
 }
 
 /// The `#[audit(personal)]` columns of `E`.
