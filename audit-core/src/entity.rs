@@ -28,6 +28,9 @@ pub enum ColumnPolicy {
     Redact,
     /// The column never appears in the trail.
     Skip,
+    /// Old and new values are recorded sealed with the key of the record's data subject
+    /// (`#[audit(personal)]`, see [`crate::erasure`]).
+    Personal,
 }
 
 /// The marker stored instead of the old and new values of a `#[audit(redact)]` column.
@@ -140,6 +143,13 @@ pub trait AuditedEntity: EntityTrait {
     /// # }
     /// ```
     fn decode_value(column: &Self::Column, json: &Json) -> Result<Value, AuditError>;
+
+    /// The data subject whose key seals `model`'s `#[audit(personal)]` columns; `None`
+    /// (the default) for an entity without personal columns.
+    fn data_subject(model: &<Self as EntityTrait>::Model) -> Option<crate::erasure::Subject> {
+        let _ = model;
+        None
+    }
 
     /// Who writes the trail (`#[audit(capture = "database")]`; default: the hooks).
     ///

@@ -88,6 +88,22 @@ pub enum AuditError {
         /// The changeset of the later change.
         later_changeset: String,
     },
+    /// Personal data (`#[audit(personal)]`) could not be sealed or opened: no or the wrong
+    /// key-encryption key, a record without its data subject, or audit-core built without
+    /// its `erasure` feature. The write it came from wrote nothing.
+    #[error("audit personal data: {0}")]
+    Personal(String),
+    /// A value filter on a personal column: the database holds only its ciphertext.
+    #[error(
+        "cannot filter `{table}.{column}` by value: it is `#[audit(personal)]`, stored \
+         encrypted, and the database cannot compare ciphertext"
+    )]
+    PersonalFilter {
+        /// The audited table.
+        table: String,
+        /// The personal column.
+        column: String,
+    },
     /// The requested record, version or changeset is not in the trail.
     #[error("not found in the audit trail: {0}")]
     NotFound(String),

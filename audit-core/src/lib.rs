@@ -15,6 +15,7 @@ mod context;
 pub mod db_capture;
 mod entity;
 mod error;
+pub mod erasure;
 pub mod history;
 mod hooks;
 #[cfg(feature = "integrity")]
@@ -41,6 +42,8 @@ pub use context::{
     with_actor,
 };
 pub use entity::{AuditedEntity, CaptureMode, ColumnPolicy, REDACTED};
+#[cfg(feature = "erasure")]
+pub use erasure::erase_subject;
 pub use error::{AuditError, DecodeError, audit_error};
 pub use history::{
     AuditEntry, ColumnDiff, HistoryQuery, KeyOf, OnConflict, Snapshot, Version, all_history, as_of,

@@ -68,6 +68,8 @@ pub(crate) struct ColumnChange {
     pub column: &'static str,
     pub old: Option<Json>,
     pub new: Option<Json>,
+    /// For a personal column: whose key seals `old` and `new` when the row is written.
+    pub subject: Option<crate::erasure::Subject>,
 }
 
 impl ColumnChange {
@@ -134,6 +136,12 @@ async fn write_rows_now<C: ConnectionTrait>(
 ) -> Result<(), AuditError> {
     let table = config::table_name();
     let backend = db.get_database_backend();
+    let sealed = crate::erasure::seal_rows(db, &rows).await?;
+    let rows: Vec<(&Changeset, &ColumnChange)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, &(changeset, row))| (changeset, sealed.get(i).and_then(Option::as_ref).unwrap_or(row)))
+        .collect();
     let mut start = 0;
     while start < rows.len() {
         let (mut end, mut bytes, mut params) = (start, 0, 0);

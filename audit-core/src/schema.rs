@@ -182,6 +182,8 @@ pub fn audit_table_sql(
     if options.ddl_guard && backend == DbBackend::Postgres {
         sql.push(ddl_guard_sql(table));
     }
+    #[cfg(feature = "erasure")]
+    sql.push(crate::erasure::key_table_sql(backend));
     Ok(sql)
 }
 

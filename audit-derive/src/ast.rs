@@ -10,6 +10,8 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
 pub struct FieldAttrs {
     pub skip: Option<Span>,
     pub redact: Option<Span>,
+    /// `personal`: the values are sealed with the data subject's key (crypto-shredding).
+    pub personal: Option<Span>,
 }
 
 /// One column of the entity, in declaration order.
@@ -30,6 +32,10 @@ pub struct StructAttrs {
     pub hooks: bool,
     /// `capture = "hooks" | "database"`: who writes the trail.
     pub capture: Option<LitStr>,
+    /// `subject = "user_id"`: the field holding the data subject of the personal columns.
+    pub subject: Option<LitStr>,
+    /// `subject_kind = "user"`: the namespace of subject ids (default: the audit label).
+    pub subject_kind: Option<LitStr>,
 }
 
 /// The little we read of `#[sea_orm(...)]` on the struct.
@@ -171,9 +177,13 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                          or `capture = \"hooks\"`",
                     ),
                 },
+                "subject" => set_str(&meta, &mut attrs.subject, &key, "subject = \"user_id\"", errors)?,
+                "subject_kind" => {
+                    set_str(&meta, &mut attrs.subject_kind, &key, "subject_kind = \"user\"", errors)?
+                }
                 "skip_timestamps" => set_flag(&mut attrs.skip_timestamps, span, &key, errors),
                 "hooks" => set_flag(&mut attrs.hooks, span, &key, errors),
-                "skip" | "redact" => errors.push(
+                "skip" | "redact" | "personal" => errors.push(
                     span,
                     format!("`#[audit({key})]` goes on a field, not on the struct"),
                 ),
@@ -182,7 +192,8 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                         span,
                         format!(
                             "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
-                             `skip_timestamps`, `hooks` or `capture = \"database\"`"
+                             `skip_timestamps`, `hooks`, `capture = \"database\"`, `subject = \"...\"` \
+                             or `subject_kind = \"...\"`"
                         ),
                     );
                     skip_value(&meta)?;
@@ -210,11 +221,12 @@ fn field_attrs(field: &syn::Field, errors: &mut Errors) -> FieldAttrs {
             let slot = match key.as_str() {
                 "skip" => &mut attrs.skip,
                 "redact" => &mut attrs.redact,
+                "personal" => &mut attrs.personal,
                 _ => {
                     errors.push(
                         span,
                         format!(
-                            "unknown `#[audit]` key `{key}` on a field: expected `skip` or `redact`"
+                            "unknown `#[audit]` key `{key}` on a field: expected `skip`, `redact` or `personal`"
                         ),
                     );
                     return Ok(());
@@ -238,6 +250,32 @@ fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
         meta.value()?.parse::<syn::Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
         let _: proc_macro2::Group = meta.input.parse()?;
+    }
+    Ok(())
+}
+
+/// Reads `key = "..."` into `slot`.
+fn set_str(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    slot: &mut Option<LitStr>,
+    key: &str,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let span = meta.path.span();
+    match meta.value()?.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(value),
+            ..
+        }) => {
+            if slot.replace(value).is_some() {
+                errors.push(span, format!("duplicate `#[audit({key})]`"));
+            }
+        }
+        other => errors.push(
+            other.span(),
+            format!("`#[audit({key} = ...)]` takes a string literal, e.g. `{example}`"),
+        ),
     }
     Ok(())
 }

@@ -150,6 +150,8 @@ fn audited_entity_impl(
             quote!(Skip)
         } else if field.attrs.redact.is_some() {
             quote!(Redact)
+        } else if field.attrs.personal.is_some() {
+            quote!(Personal)
         } else {
             quote!(Record)
         };
@@ -170,6 +172,7 @@ fn audited_entity_impl(
                 }
             }
         });
+    let subject = data_subject_fn(attrs, fields);
     quote! {
         impl ::audit_core::AuditedEntity for Entity {
             fn audit_table() -> &'static str {
@@ -177,6 +180,7 @@ fn audited_entity_impl(
             }
 
             #capture
+            #subject
 
             fn column_policy(column: &Column) -> ::audit_core::ColumnPolicy {
                 match column {
@@ -196,4 +200,34 @@ fn audited_entity_impl(
             }
         }
     }
+}
+
+/// `data_subject`, for an entity with `#[audit(personal)]` columns: the subject is the
+/// `#[audit(subject = "...")]` field's value, else the record's primary key; its kind is
+/// `#[audit(subject_kind = "...")]`, else the audit label.
+fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStream> {
+    if !fields.iter().any(|f| f.attrs.personal.is_some()) {
+        return None;
+    }
+    let orm = quote!(::audit_core::__private::sea_orm);
+    let kind = match &attrs.subject_kind {
+        Some(kind) => quote!(#kind),
+        None => quote!(<Self as ::audit_core::AuditedEntity>::audit_table()),
+    };
+    let key = match attrs
+        .subject
+        .as_ref()
+        .and_then(|s| fields.iter().find(|f| f.ident == s.value().as_str()))
+    {
+        Some(field) => {
+            let variant = &field.variant;
+            quote!(#orm::sea_query::ValueTuple::One(#orm::ModelTrait::get(model, Column::#variant)))
+        }
+        None => quote!(#orm::ModelTrait::get_primary_key_value(model)),
+    };
+    Some(quote! {
+        fn data_subject(model: &Model) -> ::core::option::Option<::audit_core::erasure::Subject> {
+            ::core::option::Option::Some(::audit_core::erasure::Subject::of(#kind, &#key))
+        }
+    })
 }

@@ -1,6 +1,6 @@
 //! Validation: the only stage that makes user errors. Checks every rule, reports all.
 
-use crate::ast::{Errors, Input};
+use crate::ast::{Errors, Field, Input, StructAttrs};
 
 pub fn check(input: &Input<'_>, errors: &mut Errors) {
     let Input::Model {
@@ -41,6 +41,7 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
                 ),
             );
         }
+        check_personal(field, attrs, errors);
         if field.primary_key
             && let Some(span) = field.attrs.skip.or(field.attrs.redact)
         {
@@ -52,6 +53,26 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
                 ),
             );
         }
+    }
+    if let Some(subject) = &attrs.subject
+        && !fields.iter().any(|f| f.ident == subject.value().as_str())
+    {
+        errors.push(
+            subject.span(),
+            format!(
+                "`#[audit(subject = \"{}\")]` names no field of this model: it must name the \
+                 field holding the data subject of the personal columns (e.g. `user_id`)",
+                subject.value()
+            ),
+        );
+    }
+    if let Some(kind) = &attrs.subject_kind
+        && kind.value().trim().is_empty()
+    {
+        errors.push(
+            kind.span(),
+            "`#[audit(subject_kind = \"...\")]` needs a non-empty name",
+        );
     }
     if let Some(table) = &attrs.table
         && table.value().trim().is_empty()
@@ -72,5 +93,47 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
                 capture.value()
             ),
         );
+    }
+}
+
+/// `#[audit(personal)]`: not with `skip` or `redact`, not on the primary key (stored in
+/// clear as `record_id`), not with database capture (triggers cannot encrypt with the
+/// application's key).
+fn check_personal(field: &Field<'_>, attrs: &StructAttrs, errors: &mut Errors) {
+    let Some(personal) = field.attrs.personal else {
+        return;
+    };
+    let name = field.ident;
+    for (other, key) in [(field.attrs.skip, "skip"), (field.attrs.redact, "redact")] {
+        if other.is_some() {
+            errors.push(
+                personal,
+                format!(
+                    "field `{name}` cannot be both `#[audit({key})]` and `#[audit(personal)]`: personal \
+                     records its values sealed with the data subject's key; pick one"
+                ),
+            );
+        }
+    }
+    if field.primary_key {
+        errors.push(
+            personal,
+            format!(
+                "primary key `{name}` cannot be `#[audit(personal)]`: it identifies the record and is \
+                 stored in clear as its `record_id`"
+            ),
+        );
+    }
+    if let Some(capture) = attrs.capture.as_ref().filter(|c| c.value() == "database") {
+        let mut error = syn::Error::new(
+            personal,
+            format!(
+                "field `{name}` cannot be `#[audit(personal)]` with `capture = \"database\"`: the \
+                 database's triggers cannot encrypt with the application's key; use hooks capture \
+                 for this entity"
+            ),
+        );
+        error.combine(syn::Error::new(capture.span(), "database capture chosen here"));
+        errors.add(error);
     }
 }

@@ -147,6 +147,7 @@ where
 async fn check_write<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     strict::check::<E, C>(db).await?;
     limits::check_scope(E::audit_table(), &current_context())?;
+    crate::erasure::check_ready::<E>()?;
     Ok(())
 }
 
@@ -275,12 +276,16 @@ pub(crate) fn row_changes<E: AuditedEntity>(
             ColumnPolicy::Redact => json.map(|_| serde_json::Value::from(REDACTED)),
             _ => json,
         };
+        let subject = (policy == ColumnPolicy::Personal).then(|| {
+            E::data_subject(model).unwrap_or_else(|| crate::erasure::Subject::missing(E::audit_table()))
+        });
         rows.push(ColumnChange {
             record_id: record_id.clone(),
             operation,
             column: sea_orm::IdenStatic::as_str(&column),
             old: shown(old_json),
             new: shown(new_json),
+            subject,
         });
     }
     rows

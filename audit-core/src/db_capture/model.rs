@@ -183,6 +183,12 @@ impl Capture {
         let describe = |column: E::Column, policy| {
             let name = IdenStatic::as_str(&column);
             check_name(&format!("column of `{table}`"), name)?;
+            if policy == ColumnPolicy::Personal {
+                return Err(AuditError::Config(format!(
+                    "database capture cannot encrypt personal column `{table}.{name}` with \
+                     the application's key; use hooks capture for this entity"
+                )));
+            }
             let column_type = column.def().get_column_type().clone();
             let kind = Kind::of(&column_type).ok_or_else(|| {
                 AuditError::Config(format!(

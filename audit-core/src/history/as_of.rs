@@ -48,7 +48,8 @@ pub struct Snapshot<E: EntityTrait> {
 #[derive(Clone, Debug, PartialEq)]
 enum Recalled {
     Value(Value),
-    /// Not rebuildable: `redacted`, `skipped` or `missing`.
+    /// Not rebuildable: `redacted`, `skipped`, `missing`, or a personal value `erased` or
+    /// `unreadable`.
     Unknown(&'static str),
 }
 
@@ -80,7 +81,8 @@ impl<E: AuditedEntity> Snapshot<E> {
                 let recalled = match E::column_policy(&column) {
                     ColumnPolicy::Skip => Recalled::Unknown("skipped"),
                     ColumnPolicy::Redact => Recalled::Unknown("redacted"),
-                    ColumnPolicy::Record => match state.column(column.as_str()) {
+                    ColumnPolicy::Record | ColumnPolicy::Personal => match state.column(column.as_str()) {
+                        Some(known) if let Some(lost) = known.lost => Recalled::Unknown(lost),
                         Some(known) => Recalled::Value(E::decode_value(&column, &known.value)?),
                         None => Recalled::Unknown("missing"),
                     },

@@ -160,7 +160,9 @@ fn diff_states<E: AuditedEntity>(a: &RecordState, b: &RecordState) -> Vec<Column
             let changed = match (x, y) {
                 (Some(x), Some(y)) => {
                     x.value != y.value
-                        || (E::column_policy(&column) == ColumnPolicy::Redact
+                        || ((E::column_policy(&column) == ColumnPolicy::Redact
+                            || x.lost.is_some()
+                            || y.lost.is_some())
                             && x.changeset_id != y.changeset_id)
                 }
                 (None, None) => false,

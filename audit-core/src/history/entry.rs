@@ -49,6 +49,9 @@ pub struct AuditEntry {
     pub changed_at: DateTime<Utc>,
     /// The metadata of the write (request id, reason, ...), if any.
     pub context: Option<Json>,
+    /// For a personal column read through an entity's history: whether its values were
+    /// decrypted, or read as a marker (see [`crate::erasure::Personal`]).
+    pub personal: Option<crate::erasure::Personal>,
 }
 
 /// The columns read for an [`AuditEntry`], in its field order.
@@ -95,6 +98,7 @@ impl AuditEntry {
             actor: row.try_get("", "actor").map_err(read)?,
             changed_at: changed_at(backend, row)?,
             context: json("context")?,
+            personal: None,
         })
     }
 }

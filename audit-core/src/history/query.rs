@@ -80,6 +80,8 @@ pub struct HistoryQuery {
     newest_first: bool,
     after: Option<i64>,
     limit: Option<u64>,
+    /// The entity's `#[audit(personal)]` columns: opened on read, refused in value filters.
+    personal: Vec<&'static str>,
 }
 
 /// The history of one record of `E`, by primary key (a tuple for a composite key); the
@@ -149,7 +151,10 @@ pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery
 /// # }
 /// ```
 pub fn table_history<E: AuditedEntity>() -> HistoryQuery {
-    all_history().table(E::audit_table())
+    HistoryQuery {
+        personal: crate::erasure::personal_columns::<E>(),
+        ..all_history().table(E::audit_table())
+    }
 }
 
 /// The whole trail, every table.
@@ -613,6 +618,7 @@ impl HistoryQuery {
     /// # }
     /// ```
     pub async fn fetch<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<AuditEntry>, AuditError> {
+        self.check_personal_filter()?;
         let backend = db.get_database_backend();
         let span = tracing::debug_span!(
             "audit.history",
@@ -626,11 +632,37 @@ impl HistoryQuery {
                 .await
                 .map_err(AuditError::Read)?;
             tracing::Span::current().record("audit.rows", rows.len());
-            rows.iter()
+            let mut entries = rows
+                .iter()
                 .map(|row| AuditEntry::from_row(backend, row))
-                .collect()
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::erasure::open_entries(db, &self.personal, &mut entries).await?;
+            Ok(entries)
         };
         crate::spans::traced(span, read).await
+    }
+
+    /// A value filter that could match a personal column is refused: the database holds
+    /// only its ciphertext, so the filter would silently miss its changes.
+    fn check_personal_filter(&self) -> Result<(), AuditError> {
+        if self.personal.is_empty() || (self.old_value.is_empty() && self.new_value.is_empty()) {
+            return Ok(());
+        }
+        let hit = match self.columns.as_slice() {
+            [] => self.personal.first().copied(),
+            columns => self
+                .personal
+                .iter()
+                .copied()
+                .find(|p| columns.iter().any(|c| c == p)),
+        };
+        match hit {
+            Some(column) => Err(AuditError::PersonalFilter {
+                table: self.table.clone().unwrap_or_default(),
+                column: column.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Runs the query for one page of at most `size` rows (this query's own

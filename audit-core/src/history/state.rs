@@ -21,6 +21,8 @@ pub(crate) struct RecordState {
 pub(crate) struct ColumnState {
     pub value: Json,
     pub changeset_id: String,
+    /// Why a personal value cannot be given back (`erased`, `unreadable`), if it cannot.
+    pub lost: Option<&'static str>,
 }
 
 impl RecordState {
@@ -51,6 +53,7 @@ impl RecordState {
                     ColumnState {
                         value: value.clone(),
                         changeset_id: version.changeset_id.clone(),
+                        lost: change.personal.and_then(crate::erasure::Personal::lost),
                     },
                 );
             }

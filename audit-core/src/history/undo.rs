@@ -320,8 +320,11 @@ where
             let mut am = current.into_active_model();
             for change in &target.changes {
                 let column = column_of::<E>(&change.column)?;
-                if E::column_policy(&column) != ColumnPolicy::Record {
+                if !recorded(E::column_policy(&column)) {
                     return Err(unrecorded::<E>(column));
+                }
+                if let Some(lost) = change.personal.and_then(crate::erasure::Personal::lost) {
+                    return Err(personal_lost::<E>(column, lost));
                 }
                 if on_conflict == OnConflict::Refuse
                     && let Some(v) = later.iter().find(|v| touches(v, &change.column))
@@ -379,8 +382,9 @@ fn rebuild_deleted<E: AuditedEntity>(
             .changes
             .iter()
             .find(|c| c.column == column.as_str())
+            .filter(|c| c.personal.and_then(crate::erasure::Personal::lost).is_none())
             .and_then(|c| c.old_value.as_ref())
-            .filter(|_| E::column_policy(&column) == ColumnPolicy::Record);
+            .filter(|_| recorded(E::column_policy(&column)));
         let value = match (recorded, fill.as_ref().map(|f| f.get(column))) {
             (Some(json), _) => E::decode_value(&column, json)?,
             (None, Some(ActiveValue::Set(v) | ActiveValue::Unchanged(v))) => v,
@@ -403,6 +407,19 @@ fn column_of<E: AuditedEntity>(name: &str) -> Result<E::Column, AuditError> {
     })
 }
 
+/// Whether a column's values are in the trail (in clear or sealed).
+fn recorded(policy: ColumnPolicy) -> bool {
+    matches!(policy, ColumnPolicy::Record | ColumnPolicy::Personal)
+}
+
+fn personal_lost<E: AuditedEntity>(column: E::Column, lost: &'static str) -> AuditError {
+    AuditError::NotRecorded {
+        table: E::audit_table().to_owned(),
+        column: column.as_str().to_owned(),
+        policy: lost,
+    }
+}
+
 fn unrecorded<E: AuditedEntity>(column: E::Column) -> AuditError {
     AuditError::NotRecorded {
         table: E::audit_table().to_owned(),
@@ -410,7 +427,7 @@ fn unrecorded<E: AuditedEntity>(column: E::Column) -> AuditError {
         policy: match E::column_policy(&column) {
             ColumnPolicy::Redact => "redacted",
             ColumnPolicy::Skip => "skipped",
-            ColumnPolicy::Record => "missing",
+            ColumnPolicy::Record | ColumnPolicy::Personal => "missing",
         },
     }
 }

@@ -68,6 +68,8 @@ pub struct Change {
     pub old_value: Option<Json>,
     /// The value after (`None` for a delete).
     pub new_value: Option<Json>,
+    /// For a personal column: decrypted, or a marker (see [`AuditEntry::personal`]).
+    pub personal: Option<crate::erasure::Personal>,
 }
 
 /// Every version of the record of `E` with primary key `key`, oldest first. Empty when
@@ -140,6 +142,7 @@ pub(crate) fn group(entries: Vec<AuditEntry>) -> Vec<Version> {
             column: entry.column,
             old_value: entry.old_value,
             new_value: entry.new_value,
+            personal: entry.personal,
         };
         match versions.last_mut() {
             Some(last) if last.changeset_id == entry.changeset_id => last.changes.push(change),

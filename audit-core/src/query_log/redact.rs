@@ -20,7 +20,10 @@ impl Redactions {
     pub fn add_entity<E: AuditedEntity>(&mut self) {
         let table = E::default().table_name().to_owned();
         for column in E::Column::iter() {
-            if E::column_policy(&column) == ColumnPolicy::Redact {
+            if matches!(
+                E::column_policy(&column),
+                ColumnPolicy::Redact | ColumnPolicy::Personal
+            ) {
                 let column = sea_orm::IdenStatic::as_str(&column);
                 self.add(&table, column);
                 self.add(E::audit_table(), column);

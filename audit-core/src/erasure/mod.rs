@@ -1,0 +1,152 @@
+//! Crypto-shredding: personal data in the trail that can be erased without touching it.
+//!
+//! Columns marked `#[audit(personal)]` are recorded sealed: each old and new value is
+//! encrypted with XChaCha20-Poly1305 under a data key of its own data subject (by default
+//! the record itself; `#[audit(subject = "user_id")]` names the column holding it, and
+//! `#[audit(subject_kind = "user")]` the kind of subject, by default the audit label), with
+//! a fresh random nonce and associated data binding the table, record, column, changeset
+//! and side (old or new), so a sealed value moved anywhere else no longer opens.
+//!
+//! One 256-bit data key per subject is made on first use and stored wrapped by the
+//! application's [`KeyEncryptionKey`] in the table `audit_subject_key` (made by
+//! [`crate::create_audit_table`]), under a key id that is an HMAC of the subject's kind and
+//! id: the key table holds no personal data. [`erase_subject`] deletes that one row and
+//! records the erasure in the trail; every sealed value of the subject, in the trail and in
+//! its backups, then reads as [`ERASED`] ([`Personal::Erased`]).
+//!
+//! A sealed value is stored as the JSON object
+//! `{"c":"<ciphertext hex>","enc":"xchacha20poly1305","key":"<key id>","n":"<nonce hex>"}`.
+//!
+//! Reads through an entity ([`crate::history()`], [`crate::table_history`] and everything
+//! built on them: versions, `as_of`, diffs, undo) open the values and mark each personal
+//! entry with [`AuditEntry::personal`](crate::AuditEntry::personal); readers without the
+//! entity type ([`crate::all_history`], [`crate::trail`]) see the sealed form. Value filters
+//! on personal columns fail with [`AuditError::PersonalFilter`].
+//!
+//! Fail closed: with no key-encryption key configured, or one that does not open the
+//! subject's data key, an audited write of personal columns fails and writes nothing.
+//! Without the `erasure` feature such writes always fail.
+
+#[cfg(feature = "erasure")]
+mod cipher;
+#[cfg(feature = "erasure")]
+mod erase;
+#[cfg(feature = "erasure")]
+mod kek;
+#[cfg(feature = "erasure")]
+mod keys;
+mod open;
+mod seal;
+
+use std::fmt;
+
+use sea_orm::Iterable;
+use sea_orm::sea_query::ValueTuple;
+
+#[cfg(feature = "erasure")]
+pub use erase::{ERASURE_LABEL, erase_subject};
+#[cfg(feature = "erasure")]
+pub use kek::{KeyEncryptionKey, LocalKek, set_key_encryption_key, with_key_encryption_key};
+#[cfg(feature = "erasure")]
+pub(crate) use keys::key_table_sql;
+pub(crate) use open::open_entries;
+pub(crate) use seal::seal_rows;
+
+use crate::{AuditError, AuditedEntity, ColumnPolicy};
+
+/// The marker a personal value reads as once its subject was erased.
+pub const ERASED: &str = "[erased]";
+/// The marker a personal value reads as when it does not open (moved, altered).
+pub const UNREADABLE: &str = "[unreadable]";
+
+/// What became of a personal column's values when the trail was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Personal {
+    /// Decrypted: the values are the recorded ones.
+    Readable,
+    /// The subject's key was erased: the values read as [`ERASED`].
+    Erased,
+    /// A value did not open under its subject's key (moved to another row, or altered):
+    /// it reads as [`UNREADABLE`].
+    Unreadable,
+}
+
+impl Personal {
+    /// Why the values cannot be given back (`"erased"`, `"unreadable"`), if they cannot.
+    pub fn lost(self) -> Option<&'static str> {
+        match self {
+            Personal::Readable => None,
+            Personal::Erased => Some("erased"),
+            Personal::Unreadable => Some("unreadable"),
+        }
+    }
+}
+
+/// The data subject of a record's personal columns: its kind and its id (in
+/// [`crate::record_id`]'s text form). Made by the generated code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub(crate) kind: &'static str,
+    /// `None` when the subject column is NULL: the write is refused.
+    pub(crate) id: Option<String>,
+}
+
+impl Subject {
+    /// The subject of kind `kind` whose key (or subject column's value) is `key`.
+    pub fn of(kind: &'static str, key: &ValueTuple) -> Self {
+        Subject {
+            kind,
+            id: subject_id(key),
+        }
+    }
+
+    /// No subject: writes of personal columns of `kind` are refused.
+    pub(crate) fn missing(kind: &'static str) -> Self {
+        Subject { kind, id: None }
+    }
+}
+
+/// The subject id is personal data: it is never printed.
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subject")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The text form of a subject key; `None` for SQL NULL.
+pub(crate) fn subject_id(key: &ValueTuple) -> Option<String> {
+    if let ValueTuple::One(value) = key
+        && crate::value::encode(value).is_null()
+    {
+        return None;
+    }
+    Some(crate::record_id(key))
+}
+
+/// Refuses, before an audited write of `E` changes anything, a write of personal columns
+/// that cannot be sealed: no key-encryption key, or no `erasure` feature. (A wrong
+/// key-encryption key is found when the rows are sealed.)
+pub(crate) fn check_ready<E: AuditedEntity>() -> Result<(), AuditError> {
+    if !E::Column::iter().any(|c| E::column_policy(&c) == ColumnPolicy::Personal) {
+        return Ok(());
+    }
+    #[cfg(feature = "erasure")]
+    return kek::current().map(|_| ());
+    #[cfg(not(feature = "erasure"))]
+    Err(AuditError::Personal(format!(
+        "`{}` has `#[audit(personal)]` columns and audit-core was built without its `erasure` feature",
+        E::audit_table()
+    )))
+}
+
+/// The `#[audit(personal)]` columns of `E`.
+pub(crate) fn personal_columns<E: AuditedEntity>() -> Vec<&'static str> {
+    E::Column::iter()
+        .filter(|c| E::column_policy(c) == ColumnPolicy::Personal)
+        .map(|c| sea_orm::IdenStatic::as_str(&c))
+        .collect()
+}

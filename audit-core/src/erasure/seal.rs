@@ -1,0 +1,89 @@
+//! The write path's one step for personal data: sealing rows before they are inserted.
+
+use sea_orm::ConnectionTrait;
+
+use crate::AuditError;
+use crate::record::{Changeset, ColumnChange};
+
+/// Sealed copies of the personal rows of `rows`, by index (`None`: write the row as it
+/// is); empty when no row is personal. Fails, before anything is written, without a
+/// key-encryption key, with one that does not open a subject's key, or for a record
+/// without its subject.
+#[cfg(feature = "erasure")]
+pub(crate) async fn seal_rows<C: ConnectionTrait>(
+    db: &C,
+    rows: &[(&Changeset, &ColumnChange)],
+) -> Result<Vec<Option<ColumnChange>>, AuditError> {
+    use std::collections::HashMap;
+
+    use super::cipher::{Place, seal};
+
+    if rows.iter().all(|(_, row)| row.subject.is_none()) {
+        return Ok(Vec::new());
+    }
+    let kek = super::kek::current()?;
+    let mut key_ids: HashMap<(&str, &str), String> = HashMap::new();
+    for (changeset, row) in rows {
+        let Some(subject) = &row.subject else {
+            continue;
+        };
+        let Some(id) = &subject.id else {
+            return Err(AuditError::Personal(format!(
+                "`{}` record {} has no data subject (its subject column is NULL), so its \
+                 personal column `{}` cannot be sealed",
+                changeset.table, row.record_id, row.column
+            )));
+        };
+        key_ids
+            .entry((subject.kind, id))
+            .or_insert_with(|| kek.subject_key_id(subject.kind, id));
+    }
+    let mut ids: Vec<String> = key_ids.values().cloned().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let keys = super::keys::data_keys(db, &*kek, &ids, true).await?;
+    let mut sealed = Vec::with_capacity(rows.len());
+    for (changeset, row) in rows {
+        let Some(Some(id)) = row.subject.as_ref().map(|s| s.id.as_deref().map(|id| (s.kind, id))) else {
+            sealed.push(None);
+            continue;
+        };
+        let key_id = &key_ids[&id];
+        let key = keys
+            .get(key_id)
+            .ok_or_else(|| AuditError::Personal(format!("data key {key_id} is missing")))?;
+        let place = |side| Place {
+            table: changeset.table,
+            record_id: &row.record_id,
+            column: row.column,
+            changeset_id: &changeset.id,
+            side,
+        };
+        let old = row.old.as_ref().map(|v| seal(key, key_id, &place("old"), v)).transpose()?;
+        let new = row.new.as_ref().map(|v| seal(key, key_id, &place("new"), v)).transpose()?;
+        sealed.push(Some(ColumnChange {
+            record_id: row.record_id.clone(),
+            operation: row.operation,
+            column: row.column,
+            old,
+            new,
+            subject: None,
+        }));
+    }
+    Ok(sealed)
+}
+
+/// Without the `erasure` feature personal rows cannot be sealed: writing them fails.
+#[cfg(not(feature = "erasure"))]
+pub(crate) async fn seal_rows<C: ConnectionTrait>(
+    _db: &C,
+    rows: &[(&Changeset, &ColumnChange)],
+) -> Result<Vec<Option<ColumnChange>>, AuditError> {
+    match rows.iter().find(|(_, row)| row.subject.is_some()) {
+        None => Ok(Vec::new()),
+        Some((changeset, row)) => Err(AuditError::Personal(format!(
+            "`{}.{}` is `#[audit(personal)]` and audit-core was built without its `erasure` feature",
+            changeset.table, row.column
+        ))),
+    }
+}
