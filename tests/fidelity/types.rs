@@ -2,13 +2,15 @@
 //! `with-uuid`'s `fmt` forms, native and active enums, JSON arrays, PostgreSQL arrays) for
 //! `tests/fidelity_types.rs`.
 #![allow(dead_code)]
+#![allow(clippy::enum_variant_names)]
 
 use sea_orm::FromJsonQueryResult;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A native database enum: `CREATE TYPE tea` on PostgreSQL, `ENUM(..)` on MySQL, text on
-/// SQLite.
+/// SQLite. Its names are those of SeaORM's own test schema, suffix and all (hence the
+/// `enum_variant_names` allowance above, which must cover the derive's generated enum too).
 #[derive(Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "tea")]
 pub enum Tea {
