@@ -146,6 +146,20 @@ pub trait AuditedEntity: EntityTrait {
 
     /// The data subject whose key seals `model`'s `#[audit(personal)]` columns; `None`
     /// (the default) for an entity without personal columns.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// use audit_core::AuditedEntity;
+    /// // `ticket` has no `#[audit(personal)]` column, so no data subject.
+    /// let t = ticket::Entity::find_by_id(1).one(&db).await?.unwrap();
+    /// assert!(ticket::Entity::data_subject(&t).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     fn data_subject(model: &<Self as EntityTrait>::Model) -> Option<crate::erasure::Subject> {
         let _ = model;
         None

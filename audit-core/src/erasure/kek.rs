@@ -15,22 +15,76 @@ use crate::AuditError;
 ///
 /// `wrap` and `unwrap` must bind `key_id` (as associated data or the like), so a wrapped
 /// key copied to another subject's row does not unwrap.
+///
+/// ```
+/// use audit_core::erasure::{KeyEncryptionKey, LocalKek};
+/// let kek = LocalKek::new([7; 32]);
+/// let id = kek.subject_key_id("user", "1");
+/// # futures_executor(async {
+/// let wrapped = kek.wrap(&id, &[42; 32]).await?;
+/// assert_eq!(kek.unwrap(&id, &wrapped).await?, [42; 32]);
+/// # Ok::<(), audit_core::AuditError>(())
+/// # })?;
+/// # fn futures_executor<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// # Ok::<(), audit_core::AuditError>(())
+/// ```
 #[crate::async_trait]
 pub trait KeyEncryptionKey: Send + Sync {
     /// `data_key` wrapped for the subject whose key id is `key_id`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use audit_core::erasure::{KeyEncryptionKey, LocalKek};
+    /// let kek = LocalKek::new([7; 32]);
+    /// let wrapped = kek.wrap(&kek.subject_key_id("user", "1"), &[42; 32]).await?;
+    /// assert!(!wrapped.windows(32).any(|w| w == [42; 32])); // the data key is not in clear
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn wrap(&self, key_id: &str, data_key: &[u8]) -> Result<Vec<u8>, AuditError>;
 
     /// The data key `wrapped` holds; an error if this key did not wrap it for `key_id`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use audit_core::erasure::{KeyEncryptionKey, LocalKek};
+    /// let kek = LocalKek::new([7; 32]);
+    /// let wrapped = kek.wrap(&kek.subject_key_id("user", "1"), &[42; 32]).await?;
+    /// assert_eq!(kek.unwrap(&kek.subject_key_id("user", "1"), &wrapped).await?, [42; 32]);
+    /// // Copied to another subject's row, it does not unwrap.
+    /// assert!(kek.unwrap(&kek.subject_key_id("user", "2"), &wrapped).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     async fn unwrap(&self, key_id: &str, wrapped: &[u8]) -> Result<Vec<u8>, AuditError>;
 
     /// The key id of subject `subject` of kind `kind`: a keyed hash, so the key table
     /// holds no personal data. At most 64 characters.
+    ///
+    /// ```
+    /// use audit_core::erasure::{KeyEncryptionKey, LocalKek};
+    /// let id = LocalKek::new([7; 32]).subject_key_id("user", "ann@example.com");
+    /// assert!(!id.contains("ann")); // a keyed hash: no personal data in the key table
+    /// assert!(id.len() <= 64);
+    /// ```
     fn subject_key_id(&self, kind: &str, subject: &str) -> String;
 }
 
 /// A key-encryption key held in the process, from 32 bytes of configuration. It wraps
 /// with XChaCha20-Poly1305 and names subjects with HMAC-SHA256, each under its own key
 /// derived from the 32 bytes.
+///
+/// ```
+/// use audit_core::erasure::{LocalKek, set_key_encryption_key};
+/// let kek = LocalKek::from_hex(&"07".repeat(32))?; // e.g. from an environment variable
+/// set_key_encryption_key(Some(std::sync::Arc::new(kek)));
+/// # set_key_encryption_key(None);
+/// # Ok::<(), audit_core::AuditError>(())
+/// ```
 pub struct LocalKek {
     wrap: XChaCha20Poly1305,
     index: [u8; 32],
@@ -49,6 +103,10 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 impl LocalKek {
     /// The key of these 32 secret bytes.
+    ///
+    /// ```
+    /// let _kek = audit_core::erasure::LocalKek::new([7; 32]);
+    /// ```
     pub fn new(secret: [u8; 32]) -> Self {
         let wrap = hmac(&secret, &[b"seaorm-audit kek wrap v1"]);
         LocalKek {
@@ -58,6 +116,12 @@ impl LocalKek {
     }
 
     /// The key of 64 hex digits (32 bytes), e.g. from an environment variable.
+    ///
+    /// ```
+    /// use audit_core::erasure::LocalKek;
+    /// assert!(LocalKek::from_hex(&"ab".repeat(32)).is_ok());
+    /// assert!(LocalKek::from_hex("too short").is_err());
+    /// ```
     pub fn from_hex(hex_secret: &str) -> Result<Self, AuditError> {
         let bytes = hex::decode(hex_secret.trim()).ok();
         let secret: [u8; 32] = bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
@@ -122,12 +186,49 @@ tokio::task_local! {
 
 /// Sets (or with `None` removes) the process-wide key-encryption key. Until one is set,
 /// audited writes of personal columns fail.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// audit_core::erasure::set_key_encryption_key(None);
+/// // Without a key-encryption key, personal columns cannot be sealed: the write is refused.
+/// let refused = person::ActiveModel { id: Set(2), email: Set("bo@example.com".into()), plan: Set("free".into()) }
+///     .insert(&db)
+///     .await;
+/// assert!(refused.is_err());
+/// assert!(person::Entity::find_by_id(2).one(&db).await?.is_none());
+/// # audit_core::erasure::set_key_encryption_key(Some(Arc::new(audit_core::erasure::LocalKek::new([7; 32]))));
+/// # Ok(())
+/// # }
+/// ```
 pub fn set_key_encryption_key(kek: Option<Arc<dyn KeyEncryptionKey>>) {
     *PROCESS_KEK.write().unwrap_or_else(|e| e.into_inner()) = kek;
 }
 
 /// Runs `fut` with `kek` as the key-encryption key of this task (in place of the
 /// process-wide one), e.g. one per tenant.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// use audit_core::erasure::{LocalKek, with_key_encryption_key};
+/// // This task's key in place of the process's (e.g. a tenant's, for the tenant's database).
+/// audit_core::erasure::set_key_encryption_key(None);
+/// let tenant = Arc::new(LocalKek::new([7; 32]));
+/// let bo = person::ActiveModel { id: Set(2), email: Set("bo@example.com".into()), plan: Set("pro".into()) };
+/// with_key_encryption_key(tenant.clone(), bo.insert(&db)).await?;
+/// let read = with_key_encryption_key(tenant, audit_core::history::<person::Entity>(2).fetch(&db)).await?;
+/// assert!(read.iter().any(|e| e.new_value == Some("bo@example.com".into())));
+/// # audit_core::erasure::set_key_encryption_key(Some(Arc::new(LocalKek::new([7; 32]))));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn with_key_encryption_key<F: Future>(
     kek: Arc<dyn KeyEncryptionKey>,
     fut: F,

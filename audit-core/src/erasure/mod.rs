@@ -55,11 +55,58 @@ pub(crate) use seal::seal_rows;
 use crate::{AuditError, AuditedEntity, ColumnPolicy};
 
 /// The marker a personal value reads as once its subject was erased.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// audit_core::erasure::erase_subject(&db, "user", 1).await?;
+/// let rows = audit_core::history::<person::Entity>(1).column(person::Column::Email).fetch(&db).await?;
+/// assert_eq!(rows[0].new_value, Some(audit_core::erasure::ERASED.into()));
+/// # Ok(())
+/// # }
+/// ```
 pub const ERASED: &str = "[erased]";
 /// The marker a personal value reads as when it does not open (moved, altered).
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// use audit_core::erasure::{KeyEncryptionKey, Personal};
+/// // Someone moves the ciphertext of person 1's email onto another row: it does not open there.
+/// # use sea_orm::ConnectionTrait;
+/// db.execute_unprepared("INSERT INTO audit_log (changeset_id, table_name, record_id, operation, column_name, new_value, changed_at) \
+///     SELECT changeset_id, table_name, '2', operation, column_name, new_value, changed_at FROM audit_log WHERE column_name = 'email'").await?;
+/// let moved = audit_core::history::<person::Entity>(2).fetch(&db).await?;
+/// assert_eq!(moved[0].new_value, Some(audit_core::erasure::UNREADABLE.into()));
+/// assert_eq!(moved[0].personal, Some(Personal::Unreadable));
+/// # let _ = audit_core::erasure::LocalKek::new([7; 32]).subject_key_id("user", "1");
+/// # Ok(())
+/// # }
+/// ```
 pub const UNREADABLE: &str = "[unreadable]";
 
 /// What became of a personal column's values when the trail was read.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// use audit_core::erasure::Personal;
+/// let rows = audit_core::history::<person::Entity>(1).fetch(&db).await?;
+/// let email = rows.iter().find(|e| e.column == "email").unwrap();
+/// assert_eq!(email.personal, Some(Personal::Readable));
+/// assert_eq!(email.new_value, Some("ann@example.com".into()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -75,6 +122,12 @@ pub enum Personal {
 
 impl Personal {
     /// Why the values cannot be given back (`"erased"`, `"unreadable"`), if they cannot.
+    ///
+    /// ```
+    /// use audit_core::erasure::Personal;
+    /// assert_eq!(Personal::Readable.lost(), None);
+    /// assert_eq!(Personal::Erased.lost(), Some("erased"));
+    /// ```
     pub fn lost(self) -> Option<&'static str> {
         match self {
             Personal::Readable => None,
@@ -86,6 +139,21 @@ impl Personal {
 
 /// The data subject of a record's personal columns: its kind and its id (in
 /// [`crate::record_id`]'s text form). Made by the generated code.
+///
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+/// # include!("../../doctest/person.rs");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = person_db().await?;
+/// use audit_core::AuditedEntity;
+/// use audit_core::erasure::Subject;
+/// use sea_orm::sea_query::ValueTuple;
+/// let ann = person::Entity::find_by_id(1).one(&db).await?.unwrap();
+/// assert!(person::Entity::data_subject(&ann) == Some(Subject::of("user", &ValueTuple::One(1i32.into()))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Subject {
     pub(crate) kind: &'static str,
@@ -95,6 +163,12 @@ pub struct Subject {
 
 impl Subject {
     /// The subject of kind `kind` whose key (or subject column's value) is `key`.
+    ///
+    /// ```
+    /// use audit_core::erasure::Subject;
+    /// use sea_orm::sea_query::ValueTuple;
+    /// assert!(Subject::of("user", &ValueTuple::One(1i32.into())) != Subject::of("team", &ValueTuple::One(1i32.into())));
+    /// ```
     pub fn of(kind: &'static str, key: &ValueTuple) -> Self {
         Subject {
             kind,
