@@ -448,6 +448,22 @@ async fn wrong_or_missing_kek_refused(backend: Backend) {
         let err = result.expect_err("wrong KEK");
         assert!(personal_error(&err), "{backend:?}: {err}");
     }
+    // And outside any transaction, where the database commits each statement at once: the
+    // wrong key is refused before the change (it once was found only after it).
+    let known =
+        erasure::with_key_encryption_key(kek(2), set_email(db, ann.clone(), "x@example.org"));
+    let err = known.await.expect_err("wrong KEK, known subject");
+    assert!(personal_error(&err), "{backend:?}: {err}");
+    let new = person::ActiveModel {
+        id: Set(3),
+        email: Set("new@example.org".into()),
+        name: Set(None),
+        plan: Set("free".into()),
+    };
+    let err = erasure::with_key_encryption_key(kek(2), new.insert(db))
+        .await
+        .expect_err("wrong KEK, new subject");
+    assert!(personal_error(&err), "{backend:?}: {err}");
     assert_eq!(common::audit_rows(db).await.expect("rows").len(), rows);
     let live = person::Entity::find().all(db).await.expect("live rows");
     assert_eq!(live, vec![ann], "{backend:?}: the live table is unchanged");

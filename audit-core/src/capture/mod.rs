@@ -142,12 +142,13 @@ where
     write::<E, C>(db, row_changes::<E>(Operation::Delete, Some(&old), None)).await
 }
 
-/// The checks every audited write passes before it changes anything: strict mode, and
-/// the actor and context the audit table must hold.
+/// The checks every audited write passes before it changes anything: strict mode, the
+/// actor and context the audit table must hold, and a key-encryption key that can seal its
+/// personal columns.
 async fn check_write<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     strict::check::<E, C>(db).await?;
     limits::check_scope(E::audit_table(), &current_context())?;
-    crate::erasure::check_ready::<E>()?;
+    crate::erasure::check_ready::<E, C>(db).await?;
     Ok(())
 }
 

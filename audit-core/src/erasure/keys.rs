@@ -131,6 +131,18 @@ pub(crate) async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<bool,
     Ok(done.rows_affected() > 0)
 }
 
+/// Refuses a key-encryption key that does not open the key table's check row: a wrong
+/// key, found before a write changes anything. (No check row yet: the first key will make it.)
+pub(crate) async fn check_kek<C: ConnectionTrait>(
+    db: &C,
+    kek: &dyn KeyEncryptionKey,
+) -> Result<(), AuditError> {
+    if let Some(check) = load(db, &[CHECK_ID.to_owned()]).await?.remove(CHECK_ID) {
+        kek.unwrap(CHECK_ID, &check).await?;
+    }
+    Ok(())
+}
+
 /// The data keys of `ids`, unwrapped; with `create`, a key is made and stored for every id
 /// that has none (a concurrent writer's key wins), else such ids are left out.
 ///

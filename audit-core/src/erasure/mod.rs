@@ -40,8 +40,8 @@ mod seal;
 
 use std::fmt;
 
-use sea_orm::Iterable;
 use sea_orm::sea_query::ValueTuple;
+use sea_orm::{ConnectionTrait, Iterable};
 
 #[cfg(feature = "erasure")]
 pub use erase::{ERASURE_LABEL, erase_subject};
@@ -202,19 +202,26 @@ pub(crate) fn subject_id(key: &ValueTuple) -> Option<String> {
 }
 
 /// Refuses, before an audited write of `E` changes anything, a write of personal columns
-/// that cannot be sealed: no key-encryption key, or no `erasure` feature. (A wrong
-/// key-encryption key is found when the rows are sealed.)
-pub(crate) fn check_ready<E: AuditedEntity>() -> Result<(), AuditError> {
+/// that cannot be sealed: no key-encryption key, one that does not open the key table's
+/// check row (a wrong key), or no `erasure` feature. Outside a transaction the database
+/// commits the change at once, so finding any of these only when the rows are sealed would
+/// leave a change without its trail.
+pub(crate) async fn check_ready<E: AuditedEntity, C: ConnectionTrait>(
+    db: &C,
+) -> Result<(), AuditError> {
     if !E::Column::iter().any(|c| E::column_policy(&c) == ColumnPolicy::Personal) {
         return Ok(());
     }
     #[cfg(feature = "erasure")]
-    return kek::current().map(|_| ());
+    return keys::check_kek(db, kek::current()?.as_ref()).await;
     #[cfg(not(feature = "erasure"))]
-    Err(AuditError::Personal(format!(
-        "`{}` has `#[audit(personal)]` columns and audit-core was built without its `erasure` feature",
-        E::audit_table()
-    )))
+    {
+        let _ = db;
+        Err(AuditError::Personal(format!(
+            "`{}` has `#[audit(personal)]` columns and audit-core was built without its `erasure` feature",
+            E::audit_table()
+        )))
+    }
 }
 
 /// The `#[audit(personal)]` columns of `E`.
