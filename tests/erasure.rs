@@ -12,7 +12,9 @@ use audit_core::integrity::{self, Sealer, SigningKey};
 use audit_core::{AuditError, Operation, audit_error};
 use common::{Backend, FreshDb, create_table};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Statement, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Statement, TransactionTrait,
+};
 use serde_json::json;
 
 /// A person: the data subject of its own personal columns, of kind `user`.
@@ -84,7 +86,11 @@ async fn add_person(db: &impl ConnectionTrait, id: i32, email: &str) -> person::
     .expect("insert person")
 }
 
-async fn set_email(db: &impl ConnectionTrait, model: person::Model, email: &str) -> Result<person::Model, sea_orm::DbErr> {
+async fn set_email(
+    db: &impl ConnectionTrait,
+    model: person::Model,
+    email: &str,
+) -> Result<person::Model, sea_orm::DbErr> {
     let mut am: person::ActiveModel = model.into();
     am.email = Set(email.into());
     am.plan = Set("paid".into());
@@ -141,15 +147,26 @@ async fn sealed_and_read_in_clear(backend: Backend) {
         let ann = add_person(db, 1, "ann@example.org").await;
         let before_update = chrono::Utc::now();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        set_email(db, ann, "ann@new.example.org").await.expect("update");
+        set_email(db, ann, "ann@new.example.org")
+            .await
+            .expect("update");
 
         // Stored: sealed objects, no plaintext; the other column in clear.
         let text = stored_text(db).await;
-        assert!(!text.contains("ann@"), "{backend:?}: plaintext stored: {text}");
-        assert!(text.contains("xchacha20poly1305") && text.contains("paid"), "{text}");
+        assert!(
+            !text.contains("ann@"),
+            "{backend:?}: plaintext stored: {text}"
+        );
+        assert!(
+            text.contains("xchacha20poly1305") && text.contains("paid"),
+            "{text}"
+        );
 
         // Read: the history in clear, marked readable.
-        let entries = audit_core::history::<person::Entity>(1).fetch(db).await.expect("history");
+        let entries = audit_core::history::<person::Entity>(1)
+            .fetch(db)
+            .await
+            .expect("history");
         let email: Vec<_> = entries.iter().filter(|e| e.column == "email").collect();
         assert_eq!(email[0].new_value, Some(json!("ann@example.org")));
         assert_eq!(email[1].old_value, Some(json!("ann@example.org")));
@@ -165,10 +182,17 @@ async fn sealed_and_read_in_clear(backend: Backend) {
             .expect("existed");
         assert_eq!(then.email, "ann@example.org");
         assert_eq!(then.name.as_deref(), Some("person 1"));
-        let diff = audit_core::diff_versions::<person::Entity>(db, 1, 1, 2).await.expect("diff");
-        let changed = diff.iter().find(|d| d.column == "email").expect("email changed");
+        let diff = audit_core::diff_versions::<person::Entity>(db, 1, 1, 2)
+            .await
+            .expect("diff");
+        let changed = diff
+            .iter()
+            .find(|d| d.column == "email")
+            .expect("email changed");
         assert_eq!(changed.new_value, Some(json!("ann@new.example.org")));
-        let versions = audit_core::versions::<person::Entity>(db, 1).await.expect("versions");
+        let versions = audit_core::versions::<person::Entity>(db, 1)
+            .await
+            .expect("versions");
         let undo = audit_core::revert::<person::Entity>(
             db,
             1,
@@ -235,7 +259,9 @@ async fn erasing_one_subject(backend: Backend) {
     let db = &fresh.db;
     erasure::with_key_encryption_key(kek(1), async {
         let ann = add_person(db, 1, "ann@example.org").await;
-        set_email(db, ann, "ann@new.example.org").await.expect("update");
+        set_email(db, ann, "ann@new.example.org")
+            .await
+            .expect("update");
         add_person(db, 2, "bob@example.org").await;
         add_shipment(db, 10, 1, "Ann's Street").await;
         add_shipment(db, 20, 2, "Bob's Street").await;
@@ -243,26 +269,55 @@ async fn erasing_one_subject(backend: Backend) {
 
         let erased = audit_core::with_actor("dpo", audit_core::erase_subject(db, "user", 1));
         assert!(erased.await.expect("erase"), "{backend:?}: a key existed");
-        assert_eq!(count(db, "SELECT COUNT(*) FROM audit_subject_key").await, keys_before - 1);
+        assert_eq!(
+            count(db, "SELECT COUNT(*) FROM audit_subject_key").await,
+            keys_before - 1
+        );
 
         // Ann's personal values, in both tables, read as erased; her plan in clear.
-        let ann = audit_core::history::<person::Entity>(1).fetch(db).await.expect("a whole read");
-        for entry in ann.iter().filter(|e| e.column == "email" || e.column == "name") {
-            assert_eq!(entry.personal, Some(Personal::Erased), "{backend:?}: {entry:?}");
+        let ann = audit_core::history::<person::Entity>(1)
+            .fetch(db)
+            .await
+            .expect("a whole read");
+        for entry in ann
+            .iter()
+            .filter(|e| e.column == "email" || e.column == "name")
+        {
+            assert_eq!(
+                entry.personal,
+                Some(Personal::Erased),
+                "{backend:?}: {entry:?}"
+            );
             assert!(entry.new_value == Some(json!(ERASED)));
         }
-        assert!(ann.iter().any(|e| e.column == "plan" && e.new_value == Some(json!("paid"))));
-        let snapshot = audit_core::history::snapshot_as_of::<person::Entity>(db, 1, chrono::Utc::now())
-            .await
-            .expect("snapshot")
-            .expect("exists");
+        assert!(
+            ann.iter()
+                .any(|e| e.column == "plan" && e.new_value == Some(json!("paid")))
+        );
+        let snapshot =
+            audit_core::history::snapshot_as_of::<person::Entity>(db, 1, chrono::Utc::now())
+                .await
+                .expect("snapshot")
+                .expect("exists");
         assert!(matches!(
             snapshot.get(person::Column::Email),
-            Err(AuditError::NotRecorded { policy: "erased", .. })
+            Err(AuditError::NotRecorded {
+                policy: "erased",
+                ..
+            })
         ));
-        assert_eq!(snapshot.get(person::Column::Plan).expect("plan"), "paid".into());
-        let shipped = audit_core::history::<shipment::Entity>(10).fetch(db).await.expect("read");
-        let address = shipped.iter().find(|e| e.column == "address").expect("address");
+        assert_eq!(
+            snapshot.get(person::Column::Plan).expect("plan"),
+            "paid".into()
+        );
+        let shipped = audit_core::history::<shipment::Entity>(10)
+            .fetch(db)
+            .await
+            .expect("read");
+        let address = shipped
+            .iter()
+            .find(|e| e.column == "address")
+            .expect("address");
         assert_eq!(address.personal, Some(Personal::Erased));
 
         // Bob is untouched.
@@ -271,19 +326,36 @@ async fn erasing_one_subject(backend: Backend) {
             .expect("as_of")
             .expect("exists");
         assert_eq!(bob.email, "bob@example.org");
-        let shipped = audit_core::history::<shipment::Entity>(20).fetch(db).await.expect("read");
-        assert!(shipped.iter().any(|e| e.new_value == Some(json!("Bob's Street"))));
+        let shipped = audit_core::history::<shipment::Entity>(20)
+            .fetch(db)
+            .await
+            .expect("read");
+        assert!(
+            shipped
+                .iter()
+                .any(|e| e.new_value == Some(json!("Bob's Street")))
+        );
 
         // The erasure is in the trail: who, which key, no personal data.
         let rows = common::audit_rows(db).await.expect("rows");
         let row = rows.last().expect("the erasure row");
         assert_eq!(row.table_name, erasure::ERASURE_LABEL);
-        assert_eq!((row.operation.as_str(), row.actor.as_deref()), ("delete", Some("dpo")));
+        assert_eq!(
+            (row.operation.as_str(), row.actor.as_deref()),
+            ("delete", Some("dpo"))
+        );
         assert_eq!(row.record_id.len(), 64, "a keyed hash, not the subject id");
-        assert_eq!(row.old_value, Some(json!({"destroyed": true, "kind": "user"})));
+        assert_eq!(
+            row.old_value,
+            Some(json!({"destroyed": true, "kind": "user"}))
+        );
 
         // Again: nothing left to destroy, still recorded.
-        assert!(!audit_core::erase_subject(db, "user", 1).await.expect("erase again"));
+        assert!(
+            !audit_core::erase_subject(db, "user", 1)
+                .await
+                .expect("erase again")
+        );
         let after = common::audit_rows(db).await.expect("rows");
         assert_eq!(after.len(), rows.len() + 1);
     })
@@ -306,10 +378,14 @@ async fn verifies_after_erasure(backend: Backend) {
     erasure::with_key_encryption_key(kek(1), async {
         for id in 1..=6 {
             let model = add_person(db, id, &format!("p{id}@example.org")).await;
-            set_email(db, model, &format!("q{id}@example.org")).await.expect("update");
+            set_email(db, model, &format!("q{id}@example.org"))
+                .await
+                .expect("update");
         }
         let before = sealer.seal(db).await.expect("seal");
-        audit_core::erase_subject(db, "user", 3).await.expect("erase");
+        audit_core::erase_subject(db, "user", 3)
+            .await
+            .expect("erase");
         add_person(db, 7, "late@example.org").await;
         let mut digests = before;
         digests.extend(sealer.seal(db).await.expect("seal"));
@@ -340,7 +416,9 @@ async fn wrong_or_missing_kek_refused(backend: Backend) {
     let rows = common::audit_rows(db).await.expect("rows").len();
 
     // No key-encryption key: refused before the change.
-    let err = set_email(db, ann.clone(), "x@example.org").await.expect_err("no KEK");
+    let err = set_email(db, ann.clone(), "x@example.org")
+        .await
+        .expect_err("no KEK");
     assert!(personal_error(&err), "{backend:?}: {err}");
 
     // The wrong one, on a known subject and on a new one: refused, nothing written.
@@ -348,7 +426,9 @@ async fn wrong_or_missing_kek_refused(backend: Backend) {
         let result = erasure::with_key_encryption_key(kek(2), async {
             let txn = db.begin().await.expect("begin");
             let written = match write {
-                0 => set_email(&txn, ann.clone(), "x@example.org").await.map(|_| ()),
+                0 => set_email(&txn, ann.clone(), "x@example.org")
+                    .await
+                    .map(|_| ()),
                 _ => person::ActiveModel {
                     id: Set(2),
                     email: Set("new@example.org".into()),
@@ -372,7 +452,11 @@ async fn wrong_or_missing_kek_refused(backend: Backend) {
     let live = person::Entity::find().all(db).await.expect("live rows");
     assert_eq!(live, vec![ann], "{backend:?}: the live table is unchanged");
     // Reading with the wrong key is a clear error too.
-    let read = erasure::with_key_encryption_key(kek(2), audit_core::history::<person::Entity>(1).fetch(db)).await;
+    let read = erasure::with_key_encryption_key(
+        kek(2),
+        audit_core::history::<person::Entity>(1).fetch(db),
+    )
+    .await;
     assert!(matches!(read, Err(AuditError::Personal(_))), "{read:?}");
     fresh.cleanup().await.expect("cleanup");
 }
@@ -427,25 +511,40 @@ on_every_backend!(value_filters_on_personal_columns_refused:
 async fn canary_sqlite_files_hold_no_plaintext_outside_the_live_table() {
     let fresh = fresh(Backend::Sqlite, 1).await.expect("SQLite");
     let db = &fresh.db;
-    db.execute_unprepared("PRAGMA secure_delete = ON").await.expect("pragma");
-    let canaries: Vec<String> = (0..20).map(|i| format!("canary-{i}-{}@example.org", std::process::id())).collect();
+    db.execute_unprepared("PRAGMA secure_delete = ON")
+        .await
+        .expect("pragma");
+    let canaries: Vec<String> = (0..20)
+        .map(|i| format!("canary-{i}-{}@example.org", std::process::id()))
+        .collect();
     erasure::with_key_encryption_key(kek(1), async {
         let mut models = Vec::new();
         for (i, email) in canaries.iter().enumerate() {
             models.push(add_person(db, i as i32, email).await);
         }
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.expect("checkpoint");
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .expect("checkpoint");
         for (i, model) in models.into_iter().enumerate() {
-            set_email(db, model, &format!("now-{i}@example.org")).await.expect("update");
+            set_email(db, model, &format!("now-{i}@example.org"))
+                .await
+                .expect("update");
         }
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.expect("checkpoint");
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .expect("checkpoint");
         // Written since the checkpoint: sealed rows in the WAL too.
-        audit_core::erase_subject(db, "user", 0).await.expect("erase");
+        audit_core::erase_subject(db, "user", 0)
+            .await
+            .expect("erase");
         add_person(db, 100, "wal@new.example.org").await;
     })
     .await;
     let file = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA database_list"))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA database_list",
+        ))
         .await
         .expect("database_list")
         .expect("main")
@@ -457,7 +556,10 @@ async fn canary_sqlite_files_hold_no_plaintext_outside_the_live_table() {
     for canary in &canaries {
         assert!(!holds(canary), "{canary} found in the SQLite files");
     }
-    assert!(holds("now-3@example.org"), "the live table's value is there (the search works)");
+    assert!(
+        holds("now-3@example.org"),
+        "the live table's value is there (the search works)"
+    );
     assert!(holds("wal@new.example.org"), "the WAL was searched");
     fresh.cleanup().await.expect("cleanup");
 }

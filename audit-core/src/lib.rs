@@ -14,8 +14,8 @@ mod config;
 mod context;
 pub mod db_capture;
 mod entity;
-mod error;
 pub mod erasure;
+mod error;
 pub mod history;
 mod hooks;
 #[cfg(feature = "integrity")]

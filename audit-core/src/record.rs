@@ -140,7 +140,12 @@ async fn write_rows_now<C: ConnectionTrait>(
     let rows: Vec<(&Changeset, &ColumnChange)> = rows
         .iter()
         .enumerate()
-        .map(|(i, &(changeset, row))| (changeset, sealed.get(i).and_then(Option::as_ref).unwrap_or(row)))
+        .map(|(i, &(changeset, row))| {
+            (
+                changeset,
+                sealed.get(i).and_then(Option::as_ref).unwrap_or(row),
+            )
+        })
         .collect();
     let mut start = 0;
     while start < rows.len() {

@@ -133,7 +133,10 @@ fn check_personal(field: &Field<'_>, attrs: &StructAttrs, errors: &mut Errors) {
                  for this entity"
             ),
         );
-        error.combine(syn::Error::new(capture.span(), "database capture chosen here"));
+        error.combine(syn::Error::new(
+            capture.span(),
+            "database capture chosen here",
+        ));
         errors.add(error);
     }
 }

@@ -277,7 +277,8 @@ pub(crate) fn row_changes<E: AuditedEntity>(
             _ => json,
         };
         let subject = (policy == ColumnPolicy::Personal).then(|| {
-            E::data_subject(model).unwrap_or_else(|| crate::erasure::Subject::missing(E::audit_table()))
+            E::data_subject(model)
+                .unwrap_or_else(|| crate::erasure::Subject::missing(E::audit_table()))
         });
         rows.push(ColumnChange {
             record_id: record_id.clone(),

@@ -58,13 +58,24 @@ impl Place<'_> {
 }
 
 /// `value` sealed under `key` (whose id is `key_id`) for `place`, in its stored form.
-pub(crate) fn seal(key: &DataKey, key_id: &str, place: &Place<'_>, value: &Json) -> Result<Json, AuditError> {
+pub(crate) fn seal(
+    key: &DataKey,
+    key_id: &str,
+    place: &Place<'_>,
+    value: &Json,
+) -> Result<Json, AuditError> {
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let plain = serde_json::to_vec(value).map_err(|e| AuditError::Personal(e.to_string()))?;
     let aad = place.associated_data(key_id);
     let ciphertext = key
         .0
-        .encrypt(&nonce, Payload { msg: &plain, aad: &aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: &plain,
+                aad: &aad,
+            },
+        )
         .map_err(|_| AuditError::Personal("encryption failed".into()))?;
     let mut stored = serde_json::Map::new();
     stored.insert("c".into(), hex::encode(ciphertext).into());
@@ -87,7 +98,10 @@ pub(crate) fn parse(json: &Json) -> Option<Sealed<'_>> {
     if object.len() != 4 || object.get("enc")?.as_str()? != ALGORITHM {
         return None;
     }
-    let nonce = hex::decode(object.get("n")?.as_str()?).ok()?.try_into().ok()?;
+    let nonce = hex::decode(object.get("n")?.as_str()?)
+        .ok()?
+        .try_into()
+        .ok()?;
     let ciphertext = hex::decode(object.get("c")?.as_str()?).ok()?;
     Some(Sealed {
         key_id: object.get("key")?.as_str()?,

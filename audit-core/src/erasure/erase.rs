@@ -18,7 +18,11 @@ pub const ERASURE_LABEL: &str = "audit_subject_key";
 /// [`ERASED`](super::ERASED); its other columns and other subjects are untouched. Costs
 /// one keyed delete, however many audit rows the subject has. Returns whether the subject
 /// had a key (the erasure is recorded either way).
-pub async fn erase_subject<C>(db: &C, kind: &str, subject: impl Into<Value>) -> Result<bool, AuditError>
+pub async fn erase_subject<C>(
+    db: &C,
+    kind: &str,
+    subject: impl Into<Value>,
+) -> Result<bool, AuditError>
 where
     C: ConnectionTrait + TransactionTrait,
 {

@@ -128,7 +128,10 @@ pub fn set_key_encryption_key(kek: Option<Arc<dyn KeyEncryptionKey>>) {
 
 /// Runs `fut` with `kek` as the key-encryption key of this task (in place of the
 /// process-wide one), e.g. one per tenant.
-pub async fn with_key_encryption_key<F: Future>(kek: Arc<dyn KeyEncryptionKey>, fut: F) -> F::Output {
+pub async fn with_key_encryption_key<F: Future>(
+    kek: Arc<dyn KeyEncryptionKey>,
+    fut: F,
+) -> F::Output {
     SCOPED_KEK.scope(kek, fut).await
 }
 

@@ -49,7 +49,10 @@ fn placeholders(backend: DbBackend, before: usize, count: usize) -> Vec<String> 
 }
 
 /// The wrapped keys stored under `ids` (absent ids: no key, or erased).
-async fn load<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, AuditError> {
+async fn load<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<u8>>, AuditError> {
     let backend = db.get_database_backend();
     let mut found = HashMap::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
@@ -77,7 +80,10 @@ async fn load<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<HashMap<Stri
 }
 
 /// Stores `keys` (id, wrapped), leaving any id already stored as it is.
-async fn insert_new<C: ConnectionTrait>(db: &C, keys: &[(String, Vec<u8>)]) -> Result<(), AuditError> {
+async fn insert_new<C: ConnectionTrait>(
+    db: &C,
+    keys: &[(String, Vec<u8>)],
+) -> Result<(), AuditError> {
     let backend = db.get_database_backend();
     for chunk in keys.chunks(IDS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
@@ -95,9 +101,9 @@ async fn insert_new<C: ConnectionTrait>(db: &C, keys: &[(String, Vec<u8>)]) -> R
             quote(backend, "wrapped"),
             rows.join(", ")
         );
-        let values = chunk
-            .iter()
-            .flat_map(|(id, wrapped)| [Value::from(id.as_str()), Value::from(hex::encode(wrapped))]);
+        let values = chunk.iter().flat_map(|(id, wrapped)| {
+            [Value::from(id.as_str()), Value::from(hex::encode(wrapped))]
+        });
         db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(db_error)?;
@@ -115,7 +121,11 @@ pub(crate) async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<bool,
         placeholders(backend, 0, 1).join("")
     );
     let done = db
-        .execute_raw(Statement::from_sql_and_values(backend, sql, [Value::from(id)]))
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(id)],
+        ))
         .await
         .map_err(db_error)?;
     Ok(done.rows_affected() > 0)
@@ -139,14 +149,21 @@ pub(crate) async fn data_keys<C: ConnectionTrait>(
     }
     let mut wrapped = load(db, &query).await?;
     let check = wrapped.remove(CHECK_ID);
-    let missing: Vec<String> = ids.iter().filter(|id| !wrapped.contains_key(*id)).cloned().collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !wrapped.contains_key(*id))
+        .cloned()
+        .collect();
     if create && !missing.is_empty() {
         let mut new = Vec::with_capacity(missing.len() + 1);
         match check {
             Some(check) => {
                 kek.unwrap(CHECK_ID, &check).await?;
             }
-            None => new.push((CHECK_ID.to_owned(), kek.wrap(CHECK_ID, &DataKey::generate()).await?)),
+            None => new.push((
+                CHECK_ID.to_owned(),
+                kek.wrap(CHECK_ID, &DataKey::generate()).await?,
+            )),
         }
         for id in &missing {
             new.push((id.clone(), kek.wrap(id, &DataKey::generate()).await?));

@@ -79,7 +79,10 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     personal: &[&'static str],
     entries: &mut [AuditEntry],
 ) -> Result<(), AuditError> {
-    match entries.iter().find(|e| personal.contains(&e.column.as_str())) {
+    match entries
+        .iter()
+        .find(|e| personal.contains(&e.column.as_str()))
+    {
         None => Ok(()),
         Some(entry) => Err(AuditError::Personal(format!(
             "`{}.{}` is `#[audit(personal)]` and audit-core was built without its `erasure` feature",

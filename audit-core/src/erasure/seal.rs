@@ -44,7 +44,11 @@ pub(crate) async fn seal_rows<C: ConnectionTrait>(
     let keys = super::keys::data_keys(db, &*kek, &ids, true).await?;
     let mut sealed = Vec::with_capacity(rows.len());
     for (changeset, row) in rows {
-        let Some(Some(id)) = row.subject.as_ref().map(|s| s.id.as_deref().map(|id| (s.kind, id))) else {
+        let Some(Some(id)) = row
+            .subject
+            .as_ref()
+            .map(|s| s.id.as_deref().map(|id| (s.kind, id)))
+        else {
             sealed.push(None);
             continue;
         };
@@ -59,8 +63,16 @@ pub(crate) async fn seal_rows<C: ConnectionTrait>(
             changeset_id: &changeset.id,
             side,
         };
-        let old = row.old.as_ref().map(|v| seal(key, key_id, &place("old"), v)).transpose()?;
-        let new = row.new.as_ref().map(|v| seal(key, key_id, &place("new"), v)).transpose()?;
+        let old = row
+            .old
+            .as_ref()
+            .map(|v| seal(key, key_id, &place("old"), v))
+            .transpose()?;
+        let new = row
+            .new
+            .as_ref()
+            .map(|v| seal(key, key_id, &place("new"), v))
+            .transpose()?;
         sealed.push(Some(ColumnChange {
             record_id: row.record_id.clone(),
             operation: row.operation,

@@ -67,11 +67,13 @@ impl<E: AuditedEntity> Snapshot<E> {
                 let recalled = match E::column_policy(&column) {
                     ColumnPolicy::Skip => Recalled::Unknown("skipped"),
                     ColumnPolicy::Redact => Recalled::Unknown("redacted"),
-                    ColumnPolicy::Record | ColumnPolicy::Personal => match state.column(column.as_str()) {
-                        Some(known) if let Some(lost) = known.lost => Recalled::Unknown(lost),
-                        Some(known) => Recalled::Value(E::decode_value(&column, &known.value)?),
-                        None => Recalled::Unknown("missing"),
-                    },
+                    ColumnPolicy::Record | ColumnPolicy::Personal => {
+                        match state.column(column.as_str()) {
+                            Some(known) if let Some(lost) = known.lost => Recalled::Unknown(lost),
+                            Some(known) => Recalled::Value(E::decode_value(&column, &known.value)?),
+                            None => Recalled::Unknown("missing"),
+                        }
+                    }
                 };
                 Ok((column, recalled))
             })

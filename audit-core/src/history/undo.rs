@@ -345,7 +345,11 @@ fn rebuild_deleted<E: AuditedEntity>(
             .changes
             .iter()
             .find(|c| c.column == column.as_str())
-            .filter(|c| c.personal.and_then(crate::erasure::Personal::lost).is_none())
+            .filter(|c| {
+                c.personal
+                    .and_then(crate::erasure::Personal::lost)
+                    .is_none()
+            })
             .and_then(|c| c.old_value.as_ref())
             .filter(|_| recorded(E::column_policy(&column)));
         let value = match (recorded, fill.as_ref().map(|f| f.get(column))) {
