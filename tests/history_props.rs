@@ -1,6 +1,8 @@
 //! Property: after any sequence of inserts, updates and deletes of a record, `as_of` at
 //! every step's time, and `at_version` at every version, give back exactly the state the
-//! database held then.
+//! database held then: integers, text, floats, booleans, bytes, the time crate's four
+//! types (nanoseconds and offsets included, whatever each backend keeps of them),
+//! `BigDecimal` and a JSON array column.
 
 mod common;
 
@@ -11,11 +13,22 @@ use common::{Backend, create_table, setup};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait};
+use sea_orm::entity::prelude::{BigDecimal, TimeDate, TimeDateTimeWithTimeZone, TimeTime};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Iterable, ModelTrait};
+use time::{PrimitiveDateTime, UtcOffset};
 
 mod item {
     use audit_core::Audited;
+    use sea_orm::FromJsonQueryResult;
     use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// An element of the JSON array column.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+    pub struct Step {
+        pub name: String,
+        pub n: i64,
+    }
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
     #[sea_orm(table_name = "item")]
@@ -27,13 +40,22 @@ mod item {
         pub f: f64,
         pub b: bool,
         pub data: Option<Vec<u8>>,
+        pub day: TimeDate,
+        pub clock: Option<TimeTime>,
+        pub stamp: TimeDateTime,
+        pub moment: Option<TimeDateTimeWithTimeZone>,
+        #[sea_orm(column_type = "Decimal(Some((38, 10)))")]
+        pub amount: BigDecimal,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub steps: Vec<Step>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 }
 
-/// Values for every column; a write sets those its mask selects (an insert sets all).
+/// Values for every column but the key; a write sets those its mask selects (an insert
+/// sets all).
 #[derive(Clone, Debug)]
 struct Fields {
     n: i64,
@@ -41,18 +63,59 @@ struct Fields {
     f: f64,
     b: bool,
     data: Option<Vec<u8>>,
+    day: TimeDate,
+    clock: Option<TimeTime>,
+    stamp: PrimitiveDateTime,
+    moment: Option<TimeDateTimeWithTimeZone>,
+    amount: BigDecimal,
+    steps: Vec<item::Step>,
 }
+
+/// How many columns [`Fields`] has.
+const COLUMNS: usize = 11;
 
 #[derive(Clone, Debug)]
 enum Op {
     /// Insert when the record is absent, else update the masked columns.
-    Write(Fields, [bool; 5]),
+    Write(Box<Fields>, [bool; COLUMNS]),
     /// Delete when present.
     Delete,
 }
 
+/// A date of years 1000 to 9999 (MySQL's `DATE` range).
+fn day() -> impl Strategy<Value = TimeDate> {
+    (1000..=9999i32, 1..=365u16).prop_map(|(y, d)| TimeDate::from_ordinal_date(y, d).unwrap())
+}
+
+/// A time of day to the nanosecond.
+fn clock() -> impl Strategy<Value = TimeTime> {
+    (0..24u8, 0..60u8, 0..60u8, 0..1_000_000_000u32)
+        .prop_map(|(h, m, s, nano)| TimeTime::from_hms_nano(h, m, s, nano).unwrap())
+}
+
+/// An instant of 1971 to 2037 (MySQL's `TIMESTAMP` range) at an offset of whole minutes
+/// within ±14 hours.
+fn moment() -> impl Strategy<Value = TimeDateTimeWithTimeZone> {
+    (1971..=2037i32, 1..=365u16, clock(), -14 * 60..=14 * 60i32).prop_map(|(y, d, t, minutes)| {
+        let date = TimeDate::from_ordinal_date(y, d).unwrap();
+        let offset = UtcOffset::from_whole_seconds(minutes * 60).unwrap();
+        PrimitiveDateTime::new(date, t).assume_offset(offset)
+    })
+}
+
+/// A decimal of up to 16 digits, 0 to 6 of them after the point.
+fn amount() -> impl Strategy<Value = BigDecimal> {
+    (-999_999_999_999_999i64..=999_999_999_999_999, 0..=6u32)
+        .prop_map(|(digits, scale)| format!("{digits}e-{scale}").parse().unwrap())
+}
+
+fn steps() -> impl Strategy<Value = Vec<item::Step>> {
+    let step = ("\\PC{0,6}", any::<i64>()).prop_map(|(name, n)| item::Step { name, n });
+    proptest::collection::vec(step, 0..4)
+}
+
 fn fields() -> impl Strategy<Value = Fields> {
-    (
+    let plain = (
         any::<i64>(),
         proptest::option::of("\\PC{0,12}"),
         prop_oneof![
@@ -62,16 +125,56 @@ fn fields() -> impl Strategy<Value = Fields> {
         ],
         any::<bool>(),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..16)),
+    );
+    let typed = (
+        day(),
+        proptest::option::of(clock()),
+        (day(), clock()).prop_map(|(d, t)| PrimitiveDateTime::new(d, t)),
+        proptest::option::of(moment()),
+        amount(),
+        steps(),
+    );
+    (plain, typed).prop_map(
+        |((n, s, f, b, data), (day, clock, stamp, moment, amount, steps))| Fields {
+            n,
+            s,
+            f,
+            b,
+            data,
+            day,
+            clock,
+            stamp,
+            moment,
+            amount,
+            steps,
+        },
     )
-        .prop_map(|(n, s, f, b, data)| Fields { n, s, f, b, data })
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
-        4 => (fields(), any::<[bool; 5]>()).prop_map(|(f, m)| Op::Write(f, m)),
+        4 => (fields(), any::<[bool; COLUMNS]>()).prop_map(|(f, m)| Op::Write(Box::new(f), m)),
         1 => Just(Op::Delete),
     ];
     proptest::collection::vec(op, 1..10)
+}
+
+/// Every column of record `id` set to `f`.
+fn active_model(id: i32, f: &Fields) -> item::ActiveModel {
+    item::ActiveModel {
+        id: Set(id),
+        n: Set(f.n),
+        s: Set(f.s.clone()),
+        f: Set(f.f),
+        b: Set(f.b),
+        data: Set(f.data.clone()),
+        day: Set(f.day),
+        clock: Set(f.clock),
+        stamp: Set(f.stamp),
+        moment: Set(f.moment),
+        amount: Set(f.amount.clone()),
+        steps: Set(f.steps.clone()),
+    }
 }
 
 /// Applies `op` to record `id` through the audited write path.
@@ -79,34 +182,14 @@ async fn apply(db: &DatabaseConnection, id: i32, op: &Op) {
     let current = item::Entity::find_by_id(id).one(db).await.unwrap();
     match (op, current) {
         (Op::Write(f, _), None) => {
-            item::ActiveModel {
-                id: Set(id),
-                n: Set(f.n),
-                s: Set(f.s.clone()),
-                f: Set(f.f),
-                b: Set(f.b),
-                data: Set(f.data.clone()),
-            }
-            .insert(db)
-            .await
-            .unwrap();
+            active_model(id, f).insert(db).await.unwrap();
         }
         (Op::Write(f, mask), Some(current)) => {
+            let new = active_model(id, f);
             let mut am: item::ActiveModel = current.into();
-            if mask[0] {
-                am.n = Set(f.n);
-            }
-            if mask[1] {
-                am.s = Set(f.s.clone());
-            }
-            if mask[2] {
-                am.f = Set(f.f);
-            }
-            if mask[3] {
-                am.b = Set(f.b);
-            }
-            if mask[4] {
-                am.data = Set(f.data.clone());
+            let columns = item::Column::iter().skip(1); // all but `id`
+            for (column, _) in columns.zip(mask).filter(|(_, set)| **set) {
+                am.set(column, new.get(column).into_value().unwrap());
             }
             am.update(db).await.unwrap();
         }
@@ -166,6 +249,11 @@ async fn check(db: &DatabaseConnection, id: i32, ops: &[Op]) -> Result<(), TestC
 }
 
 fn property(backend: Backend, cases: u32) {
+    assert_eq!(
+        item::Column::iter().count(),
+        COLUMNS + 1,
+        "a mask bit a column"
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Some(fresh) = rt.block_on(async {
         let fresh = setup(backend, 1).await?;

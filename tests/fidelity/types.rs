@@ -2,6 +2,8 @@
 //! `with-uuid`'s `fmt` forms, native and active enums, JSON arrays, PostgreSQL arrays) for
 //! `tests/fidelity_types.rs`.
 #![allow(dead_code)]
+// `Tea`'s variants (and those of the enum `DeriveActiveEnum` derives from it) all end in
+// `Tea`, as in SeaORM's own tests and issue 11.
 #![allow(clippy::enum_variant_names)]
 
 use sea_orm::FromJsonQueryResult;
@@ -9,8 +11,7 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A native database enum: `CREATE TYPE tea` on PostgreSQL, `ENUM(..)` on MySQL, text on
-/// SQLite. Its names are those of SeaORM's own test schema, suffix and all (hence the
-/// `enum_variant_names` allowance above, which must cover the derive's generated enum too).
+/// SQLite. The names are those of SeaORM's own test suite and of issue 11.
 #[derive(Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "tea")]
 pub enum Tea {
