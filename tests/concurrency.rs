@@ -410,7 +410,16 @@ impl Ledger {
         state: Option<(i64, Option<String>)>,
     ) {
         *self.rows.entry((id.to_string(), operation)).or_default() += rows;
-        self.state.insert(id.to_string(), state);
+        // Tasks report their commits in any order. Updates of one row commit in the order
+        // of their balances (each adds at least 1 under the row lock): an update reported
+        // after a later one does not take the state back.
+        let stale = match (self.state.get(&id.to_string()), &state) {
+            (Some(Some((last, _))), Some((balance, _))) => operation == "update" && balance < last,
+            _ => false,
+        };
+        if !stale {
+            self.state.insert(id.to_string(), state);
+        }
         self.changes += 1;
     }
 }
