@@ -2,7 +2,8 @@
 //! write no audit rows (the triggers do, once per change), they hand the scope's actor and
 //! context to the database in every kind of transaction, raw SQL inside
 //! `audit_core::transaction` is attributed to the scope, and every way the library could
-//! let a change through without its trail is refused before the change.
+//! let a change through without its trail is refused before the change. The history API
+//! (`as_of`, `diff_*`, `revert`, `restore`) works unchanged on the rows the triggers wrote.
 
 mod common;
 
@@ -12,6 +13,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Set, TransactionTrait,
 };
+use serde_json::json;
 
 mod ticket {
     use audit_core::Audited;
@@ -26,6 +28,26 @@ mod ticket {
         pub status: String,
         #[audit(redact)]
         pub secret: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Captured by the database, with no redacted or skipped column: the whole record can be
+/// rebuilt from the trail.
+mod card {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "card")]
+    #[audit(capture = "database")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub status: String,
+        pub points: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -258,4 +280,148 @@ async fn database_capture_in_the_runtime_postgres() {
 #[tokio::test]
 async fn database_capture_in_the_runtime_mysql() {
     database_capture_in_the_runtime(Backend::MySql).await;
+}
+
+fn card(status: &str, points: i64) -> card::Model {
+    card::Model {
+        id: 1,
+        status: status.into(),
+        points,
+    }
+}
+
+/// A pause longer than the coarsest database clock (SQLite's, in milliseconds), so the
+/// instants taken between writes fall strictly between their `changed_at`.
+async fn tick() -> chrono::DateTime<chrono::Utc> {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let now = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    now
+}
+
+/// Raw SQL writes a card's trail (the triggers alone); `as_of`, `diff_times`,
+/// `diff_versions`, `revert` and `restore` read it like a hook-written one, and the undo
+/// writes are recorded once each, by the triggers, with the scope's actor.
+async fn history_api_on_trigger_rows(backend: Backend) {
+    let Some(fresh) = FreshDb::connect(backend, 2).await.unwrap() else {
+        return;
+    };
+    let db = &fresh.db;
+    create_table(db, card::Entity).await;
+    db_capture::install::<card::Entity, _>(db).await.unwrap();
+    let before_insert = tick().await;
+    db.execute_unprepared("INSERT INTO card (id, status, points) VALUES (1, 'open', 3)")
+        .await
+        .unwrap();
+    let opened = tick().await;
+    with_actor(
+        "bob",
+        audit_core::transaction(db, |txn| {
+            Box::pin(async move {
+                txn.execute_unprepared("UPDATE card SET status = 'closed', points = 5 WHERE id = 1")
+                    .await
+                    .map(drop)
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    let closed = tick().await;
+
+    let at = |t| audit_core::as_of::<card::Entity>(db, 1, t);
+    assert_eq!(at(before_insert).await.unwrap(), None, "{backend:?}");
+    assert_eq!(
+        at(opened).await.unwrap(),
+        Some(card("open", 3)),
+        "{backend:?}"
+    );
+    assert_eq!(
+        at(closed).await.unwrap(),
+        Some(card("closed", 5)),
+        "{backend:?}"
+    );
+    let diff: Vec<_> = audit_core::diff_times::<card::Entity>(db, 1, opened, closed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.column, d.old_value, d.new_value))
+        .collect();
+    let closing = [
+        (
+            "status".to_owned(),
+            Some(json!("open")),
+            Some(json!("closed")),
+        ),
+        ("points".to_owned(), Some(json!(3)), Some(json!(5))),
+    ];
+    assert_eq!(diff, closing, "{backend:?}: diff_times");
+    let diff: Vec<_> = audit_core::diff_versions::<card::Entity>(db, 1, 1, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.column, d.old_value, d.new_value))
+        .collect();
+    assert_eq!(diff, closing, "{backend:?}: diff_versions");
+
+    // Revert the raw UPDATE; then restore the card after a raw DELETE.
+    let versions = audit_core::versions::<card::Entity>(db, 1).await.unwrap();
+    let reverted = with_actor(
+        "carol",
+        audit_core::revert::<card::Entity>(
+            db,
+            1,
+            &versions[1].changeset_id,
+            audit_core::OnConflict::Refuse,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reverted, Some(card("open", 3)), "{backend:?}: reverted");
+    db.execute_unprepared("DELETE FROM card WHERE id = 1")
+        .await
+        .unwrap();
+    let restored = with_actor("dave", audit_core::restore::<card::Entity>(db, 1))
+        .await
+        .unwrap();
+    assert_eq!(restored, card("open", 3), "{backend:?}: restored");
+    assert_eq!(
+        card::Entity::find_by_id(1).one(db).await.unwrap(),
+        Some(card("open", 3)),
+        "{backend:?}: stored"
+    );
+    let trail: Vec<_> = audit_core::versions::<card::Entity>(db, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.operation, v.actor, v.changes.len()))
+        .collect();
+    use audit_core::Operation::{Delete, Insert, Update};
+    let actor = |a: &str| Some(a.to_owned());
+    assert_eq!(
+        trail,
+        [
+            (Insert, None, 3),
+            (Update, actor("bob"), 2),
+            (Update, actor("carol"), 2),
+            (Delete, None, 3),
+            (Insert, actor("dave"), 3),
+        ],
+        "{backend:?}: each undo recorded once, with its actor"
+    );
+    fresh.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn history_api_on_trigger_rows_sqlite() {
+    history_api_on_trigger_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn history_api_on_trigger_rows_postgres() {
+    history_api_on_trigger_rows(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn history_api_on_trigger_rows_mysql() {
+    history_api_on_trigger_rows(Backend::MySql).await;
 }
