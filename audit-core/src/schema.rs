@@ -373,3 +373,15 @@ pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
         _ => format!("\"{name}\""),
     }
 }
+
+/// `?, ?, ...` (or `$n, ...` on PostgreSQL) for `count` bind values after the first `offset`.
+#[cfg(any(feature = "integrity", feature = "erasure"))]
+pub(crate) fn placeholders(backend: DbBackend, offset: usize, count: usize) -> String {
+    (offset + 1..=offset + count)
+        .map(|n| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use super::cipher::DataKey;
 use super::kek::KeyEncryptionKey;
 use crate::AuditError;
-use crate::schema::quote;
+use crate::schema::{placeholders, quote};
 
 /// The key table's name.
 pub(crate) const KEY_TABLE: &str = "audit_subject_key";
@@ -38,16 +38,6 @@ fn db_error(source: sea_orm::DbErr) -> AuditError {
     }
 }
 
-/// `?, ?, ...` (or `$n, ...` on PostgreSQL) for `count` values starting after `before`.
-fn placeholders(backend: DbBackend, before: usize, count: usize) -> Vec<String> {
-    (before + 1..=before + count)
-        .map(|n| match backend {
-            DbBackend::Postgres => format!("${n}"),
-            _ => "?".to_owned(),
-        })
-        .collect()
-}
-
 /// The wrapped keys stored under `ids` (absent ids: no key, or erased).
 async fn load<C: ConnectionTrait>(
     db: &C,
@@ -58,7 +48,7 @@ async fn load<C: ConnectionTrait>(
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let sql = format!(
             "SELECT {k}, {w} FROM {t} WHERE {k} IN ({})",
-            placeholders(backend, 0, chunk.len()).join(", "),
+            placeholders(backend, 0, chunk.len()),
             k = quote(backend, "key_id"),
             w = quote(backend, "wrapped"),
             t = quote(backend, KEY_TABLE),
@@ -87,7 +77,7 @@ async fn insert_new<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     for chunk in keys.chunks(IDS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(backend, 2 * i, 2).join(", ")))
+            .map(|i| format!("({})", placeholders(backend, 2 * i, 2)))
             .collect();
         let (verb, tail) = match backend {
             DbBackend::MySql => ("INSERT IGNORE", ""),
@@ -118,7 +108,7 @@ pub(crate) async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<bool,
         "DELETE FROM {} WHERE {} = {}",
         quote(backend, KEY_TABLE),
         quote(backend, "key_id"),
-        placeholders(backend, 0, 1).join("")
+        placeholders(backend, 0, 1)
     );
     let done = db
         .execute_raw(Statement::from_sql_and_values(

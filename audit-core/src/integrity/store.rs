@@ -9,7 +9,7 @@ use super::IntegrityError;
 use super::ids::IdSet;
 use super::merkle::{Frontier, Hash};
 use crate::config;
-use crate::schema::quote;
+use crate::schema::{placeholders, quote};
 
 /// Perfect subtrees of `2^NODE_LEVEL` leaves or more are stored; smaller ones are rebuilt
 /// from the leaf hashes of their block.
@@ -598,17 +598,4 @@ pub(crate) async fn nodes<C: ConnectionTrait>(
             Ok((level as u32, idx as u64, hash))
         })
         .collect()
-}
-
-fn placeholders(backend: DbBackend, offset: usize, n: usize) -> String {
-    (1..=n)
-        .map(|i| {
-            if backend == DbBackend::Postgres {
-                format!("${}", offset + i)
-            } else {
-                "?".to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
