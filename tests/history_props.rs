@@ -5,16 +5,15 @@
 //! `BigDecimal` and a JSON array column.
 
 mod common;
+#[path = "props/as_of.rs"]
+mod props;
 
-use std::time::Duration;
-
-use chrono::{DateTime, SubsecRound, Utc};
-use common::{Backend, create_table, setup};
+use common::{Backend, create_table};
+use props::{ops, property};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::ActiveValue::Set;
+use sea_orm::Iterable;
 use sea_orm::entity::prelude::{BigDecimal, TimeDate, TimeDateTimeWithTimeZone, TimeTime};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Iterable, ModelTrait};
 use time::{PrimitiveDateTime, UtcOffset};
 
 mod item {
@@ -54,8 +53,7 @@ mod item {
     pub enum Relation {}
 }
 
-/// Values for every column but the key; a write sets those its mask selects (an insert
-/// sets all).
+/// Values for every column but the key.
 #[derive(Clone, Debug)]
 struct Fields {
     n: i64,
@@ -73,14 +71,6 @@ struct Fields {
 
 /// How many columns [`Fields`] has.
 const COLUMNS: usize = 11;
-
-#[derive(Clone, Debug)]
-enum Op {
-    /// Insert when the record is absent, else update the masked columns.
-    Write(Box<Fields>, [bool; COLUMNS]),
-    /// Delete when present.
-    Delete,
-}
 
 /// A date of years 1000 to 9999 (MySQL's `DATE` range).
 fn day() -> impl Strategy<Value = TimeDate> {
@@ -151,18 +141,10 @@ fn fields() -> impl Strategy<Value = Fields> {
     )
 }
 
-fn ops() -> impl Strategy<Value = Vec<Op>> {
-    let op = prop_oneof![
-        4 => (fields(), any::<[bool; COLUMNS]>()).prop_map(|(f, m)| Op::Write(Box::new(f), m)),
-        1 => Just(Op::Delete),
-    ];
-    proptest::collection::vec(op, 1..10)
-}
-
-/// Every column of record `id` set to `f`.
-fn active_model(id: i32, f: &Fields) -> item::ActiveModel {
+/// Every column set to `f` (the key is the property's to set).
+fn active_model(f: &Fields) -> item::ActiveModel {
     item::ActiveModel {
-        id: Set(id),
+        id: Set(0),
         n: Set(f.n),
         s: Set(f.s.clone()),
         f: Set(f.f),
@@ -177,118 +159,29 @@ fn active_model(id: i32, f: &Fields) -> item::ActiveModel {
     }
 }
 
-/// Applies `op` to record `id` through the audited write path.
-async fn apply(db: &DatabaseConnection, id: i32, op: &Op) {
-    let current = item::Entity::find_by_id(id).one(db).await.unwrap();
-    match (op, current) {
-        (Op::Write(f, _), None) => {
-            active_model(id, f).insert(db).await.unwrap();
-        }
-        (Op::Write(f, mask), Some(current)) => {
-            let new = active_model(id, f);
-            let mut am: item::ActiveModel = current.into();
-            let columns = item::Column::iter().skip(1); // all but `id`
-            for (column, _) in columns.zip(mask).filter(|(_, set)| **set) {
-                am.set(column, new.get(column).into_value().unwrap());
-            }
-            am.update(db).await.unwrap();
-        }
-        (Op::Delete, Some(current)) => {
-            current.delete(db).await.unwrap();
-        }
-        (Op::Delete, None) => {}
-    }
-}
-
-/// An instant after every write so far, and before any later one.
-async fn step_time() -> DateTime<Utc> {
-    let at = Utc::now().trunc_subsecs(6);
-    while Utc::now().trunc_subsecs(6) <= at {
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-    at
-}
-
-async fn check(db: &DatabaseConnection, id: i32, ops: &[Op]) -> Result<(), TestCaseError> {
-    // `Debug` tells apart what `==` does not (the sign of a zero).
-    let exact = |state: &Option<item::Model>| format!("{state:?}");
-    let start = step_time().await;
-    let mut truth = Vec::new();
-    for op in ops {
-        apply(db, id, op).await;
-        let state = item::Entity::find_by_id(id).one(db).await.unwrap();
-        truth.push((step_time().await, state));
-    }
-    let before = audit_core::as_of::<item::Entity>(db, id, start)
-        .await
-        .unwrap();
-    prop_assert_eq!(before, None);
-    for (step, (at, state)) in truth.iter().enumerate() {
-        let rebuilt = audit_core::as_of::<item::Entity>(db, id, *at)
-            .await
-            .unwrap();
-        prop_assert_eq!(exact(&rebuilt), exact(state), "as_of after step {}", step);
-    }
-    // Every version is a state the record went through, in order.
-    let versions = audit_core::versions::<item::Entity>(db, id).await.unwrap();
-    let mut distinct: Vec<&Option<item::Model>> = vec![&None];
-    for (_, state) in &truth {
-        if distinct.last().map(|s| exact(s)) != Some(exact(state)) {
-            distinct.push(state);
-        }
-    }
-    distinct.remove(0);
-    prop_assert_eq!(versions.len(), distinct.len());
-    for (version, state) in versions.iter().zip(distinct) {
-        let rebuilt = audit_core::at_version::<item::Entity>(db, id, version.number)
-            .await
-            .unwrap();
-        prop_assert_eq!(exact(&rebuilt), exact(state), "version {}", version.number);
-    }
-    Ok(())
-}
-
-fn property(backend: Backend, cases: u32) {
+fn run(backend: Backend, cases: u32) {
     assert_eq!(
         item::Column::iter().count(),
         COLUMNS + 1,
         "a mask bit a column"
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(fresh) = rt.block_on(async {
-        let fresh = setup(backend, 1).await?;
-        create_table(&fresh.db, item::Entity).await;
-        Some(fresh)
-    }) else {
-        return;
-    };
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
+    let models = fields().prop_map(|f| active_model(&f));
+    property::<item::Entity>(backend, cases, ops(models, COLUMNS), async |db| {
+        create_table(db, item::Entity).await
     });
-    let next_id = std::sync::atomic::AtomicI32::new(0);
-    let result = runner.run(&ops(), |ops| {
-        let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        rt.block_on(check(&fresh.db, id, &ops))
-    });
-    rt.block_on(fresh.cleanup()).unwrap();
-    if let Err(failure) = result {
-        panic!("{backend:?}: {failure}");
-    }
 }
 
 #[test]
 fn as_of_matches_every_step_sqlite() {
-    property(Backend::Sqlite, 48);
+    run(Backend::Sqlite, 48);
 }
 
 #[test]
 fn as_of_matches_every_step_postgres() {
-    property(Backend::Postgres, 12);
+    run(Backend::Postgres, 12);
 }
 
 #[test]
 fn as_of_matches_every_step_mysql() {
-    property(Backend::MySql, 12);
+    run(Backend::MySql, 12);
 }

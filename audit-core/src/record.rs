@@ -68,8 +68,8 @@ pub(crate) struct ColumnChange {
     pub column: &'static str,
     pub old: Option<Json>,
     pub new: Option<Json>,
-    /// For a personal column: whose key seals `old` and `new` when the row is written.
-    pub subject: Option<crate::erasure::Subject>,
+    /// For a personal column: whose keys seal `old` and `new` when the row is written.
+    pub subject: Option<crate::erasure::Sides>,
 }
 
 impl ColumnChange {

@@ -34,6 +34,8 @@ pub struct StructAttrs {
     pub capture: Option<LitStr>,
     /// `subject = "user_id"`: the field holding the data subject of the personal columns.
     pub subject: Option<LitStr>,
+    /// `subject_with = "path::to::fn"`: a function of the model giving its data subject.
+    pub subject_with: Option<LitStr>,
     /// `subject_kind = "user"`: the namespace of subject ids (default: the audit label).
     pub subject_kind: Option<LitStr>,
 }
@@ -178,6 +180,13 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                     ),
                 },
                 "subject" => set_str(&meta, &mut attrs.subject, &key, "subject = \"user_id\"", errors)?,
+                "subject_with" => set_str(
+                    &meta,
+                    &mut attrs.subject_with,
+                    &key,
+                    "subject_with = \"crate::owner_of\"",
+                    errors,
+                )?,
                 "subject_kind" => {
                     set_str(&meta, &mut attrs.subject_kind, &key, "subject_kind = \"user\"", errors)?
                 }
@@ -192,8 +201,8 @@ fn struct_attrs(input: &DeriveInput, errors: &mut Errors) -> StructAttrs {
                         span,
                         format!(
                             "unknown `#[audit]` key `{key}` on the struct: expected `table = \"...\"`, \
-                             `skip_timestamps`, `hooks`, `capture = \"database\"`, `subject = \"...\"` \
-                             or `subject_kind = \"...\"`"
+                             `skip_timestamps`, `hooks`, `capture = \"database\"`, `subject = \"...\"`, \
+                             `subject_with = \"...\"` or `subject_kind = \"...\"`"
                         ),
                     );
                     skip_value(&meta)?;

@@ -202,7 +202,8 @@ fn audited_entity_impl(
     }
 }
 
-/// `data_subject`, for an entity with `#[audit(personal)]` columns: the subject is the
+/// `data_subject`, for an entity with `#[audit(personal)]` columns: the subject is what
+/// the `#[audit(subject_with = "...")]` function returns for the model, else the
 /// `#[audit(subject = "...")]` field's value, else the record's primary key; its kind is
 /// `#[audit(subject_kind = "...")]`, else the audit label.
 fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStream> {
@@ -214,16 +215,23 @@ fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStr
         Some(kind) => quote!(#kind),
         None => quote!(<Self as ::audit_core::AuditedEntity>::audit_table()),
     };
-    let key = match attrs
+    let with = attrs
+        .subject_with
+        .as_ref()
+        .and_then(|w| w.parse::<syn::ExprPath>().ok());
+    let field = attrs
         .subject
         .as_ref()
-        .and_then(|s| fields.iter().find(|f| f.ident == s.value().as_str()))
-    {
-        Some(field) => {
+        .and_then(|s| fields.iter().find(|f| f.ident == s.value().as_str()));
+    let key = match (with, field) {
+        (Some(with), _) => {
+            quote!(#orm::sea_query::IntoValueTuple::into_value_tuple(#with(model)))
+        }
+        (None, Some(field)) => {
             let variant = &field.variant;
             quote!(#orm::sea_query::ValueTuple::One(#orm::ModelTrait::get(model, Column::#variant)))
         }
-        None => quote!(#orm::ModelTrait::get_primary_key_value(model)),
+        (None, None) => quote!(#orm::ModelTrait::get_primary_key_value(model)),
     };
     Some(quote! {
         fn data_subject(model: &Model) -> ::core::option::Option<::audit_core::erasure::Subject> {

@@ -66,6 +66,29 @@ pub fn check(input: &Input<'_>, errors: &mut Errors) {
             ),
         );
     }
+    if let (Some(subject), Some(with)) = (&attrs.subject, &attrs.subject_with) {
+        errors.push(
+            with.span(),
+            format!(
+                "`#[audit(subject_with = \"{}\")]` and `#[audit(subject = \"{}\")]` both name \
+                 the data subject: keep one",
+                with.value(),
+                subject.value()
+            ),
+        );
+    }
+    if let Some(with) = &attrs.subject_with
+        && with.parse::<syn::ExprPath>().is_err()
+    {
+        errors.push(
+            with.span(),
+            format!(
+                "`#[audit(subject_with = \"{}\")]` must be the path of a function \
+                 `fn(&Model) -> impl IntoValueTuple`, e.g. `subject_with = \"crate::owner_of\"`",
+                with.value()
+            ),
+        );
+    }
     if let Some(kind) = &attrs.subject_kind
         && kind.value().trim().is_empty()
     {

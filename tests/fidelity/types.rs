@@ -146,6 +146,38 @@ pub mod uuid_forms {
     pub enum Relation {}
 }
 
+/// Enums and `uuid` forms as plain and optional columns, and an optional JSON array, on
+/// an `i32` key (for the property of `tests/history_props_types.rs`).
+pub mod variety {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+    use uuid::fmt::{Braced, Hyphenated, Simple, Urn};
+
+    use super::{Category, Shade, Step, Tea};
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "variety")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub tea: Tea,
+        pub o_tea: Option<Tea>,
+        pub category: Category,
+        pub shade: Option<Shade>,
+        pub plain: Uuid,
+        pub o_plain: Option<Uuid>,
+        pub braced: Braced,
+        pub simple: Option<Simple>,
+        pub urn: Urn,
+        pub hyphenated: Option<Hyphenated>,
+        #[sea_orm(column_type = "JsonBinary", nullable)]
+        pub steps: Option<Vec<Step>>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
 /// A text primary key longer than `VARCHAR(255)`.
 pub mod long_key {
     use audit_core::Audited;

@@ -31,6 +31,7 @@ use sea_orm::{
 
 use crate::db_capture::handoff;
 use crate::entity::{AuditedEntity, CaptureMode, ColumnPolicy, REDACTED};
+use crate::erasure::Sides;
 use crate::key::{primary_key_condition, record_id};
 use crate::record::{self, Changeset, ColumnChange};
 use crate::transaction::{self, Begun, StoredKey, WriteKey};
@@ -257,6 +258,7 @@ pub(crate) fn row_changes<E: AuditedEntity>(
         return Vec::new();
     };
     let record_id = record_id(&model.get_primary_key_value());
+    let mut sides = None;
     let mut rows = Vec::new();
     for column in E::Column::iter() {
         let policy = E::column_policy(&column);
@@ -278,8 +280,9 @@ pub(crate) fn row_changes<E: AuditedEntity>(
             _ => json,
         };
         let subject = (policy == ColumnPolicy::Personal).then(|| {
-            E::data_subject(model)
-                .unwrap_or_else(|| crate::erasure::Subject::missing(E::audit_table()))
+            sides
+                .get_or_insert_with(|| Sides::of::<E>(old, new))
+                .clone()
         });
         rows.push(ColumnChange {
             record_id: record_id.clone(),

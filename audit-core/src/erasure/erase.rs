@@ -1,7 +1,7 @@
 //! Erasing a data subject: destroying its one data key, and recording that.
 
-use sea_orm::sea_query::ValueTuple;
-use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait, Value};
+use sea_orm::sea_query::IntoValueTuple;
+use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
 
 use crate::record::{self, Changeset, ColumnChange};
 use crate::{AuditError, Operation, current_context};
@@ -25,9 +25,10 @@ use crate::{AuditError, Operation, current_context};
 pub const ERASURE_LABEL: &str = "audit_subject_key";
 
 /// Erases the subject `subject` of kind `kind` (as declared with `#[audit(subject_kind)]`,
-/// by default the audit label; `subject` is the subject column's value or the record's
-/// key): deletes its data key and records the erasure in the trail, by the current actor,
-/// in one transaction. Every personal value of the subject then reads as
+/// by default the audit label; `subject` is the subject column's value, the record's key
+/// (a tuple for a composite key) or what the `subject_with` function returns): deletes
+/// its data key and records the erasure in the trail, by the current actor, in one
+/// transaction. Every personal value of the subject then reads as
 /// [`ERASED`](super::ERASED); its other columns and other subjects are untouched. Costs
 /// one keyed delete, however many audit rows the subject has. Returns whether the subject
 /// had a key (the erasure is recorded either way).
@@ -52,12 +53,12 @@ pub const ERASURE_LABEL: &str = "audit_subject_key";
 pub async fn erase_subject<C>(
     db: &C,
     kind: &str,
-    subject: impl Into<Value>,
+    subject: impl IntoValueTuple,
 ) -> Result<bool, AuditError>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let subject = super::subject_id(&ValueTuple::One(subject.into()))
+    let subject = super::subject_id(&subject.into_value_tuple())
         .ok_or_else(|| AuditError::Input("the subject to erase is NULL".into()))?;
     let key_id = super::kek::current()?.subject_key_id(kind, &subject);
     let txn = db.begin().await.map_err(AuditError::Database)?;

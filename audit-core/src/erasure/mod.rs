@@ -182,6 +182,42 @@ impl Subject {
     }
 }
 
+/// The subjects of the two values of a personal audit row: an update that moves a record
+/// to another subject seals its old value with the old subject's key and its new value
+/// with the new one's, so erasing either subject erases exactly its own values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sides {
+    pub old: Subject,
+    pub new: Subject,
+}
+
+impl Sides {
+    /// The subjects of a record going from `old` to `new` (`None` before an insert and
+    /// after a delete; not both).
+    pub(crate) fn of<E: AuditedEntity>(old: Option<&E::Model>, new: Option<&E::Model>) -> Self {
+        let subject = |model: &E::Model| {
+            E::data_subject(model).unwrap_or_else(|| Subject::missing(E::audit_table()))
+        };
+        let old = old.map(subject);
+        let new = new.map(subject);
+        let either = || {
+            old.clone()
+                .or(new.clone())
+                .expect("a record before or after")
+        };
+        Sides {
+            old: old.clone().unwrap_or_else(either),
+            new: new.clone().unwrap_or_else(either),
+        }
+    }
+
+    /// The subject of the side `"old"` or `"new"`.
+    #[cfg(feature = "erasure")]
+    pub(crate) fn side(&self, side: &str) -> &Subject {
+        if side == "old" { &self.old } else { &self.new }
+    }
+}
+
 /// The subject id is personal data: it is never printed.
 impl fmt::Debug for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,69 +16,74 @@ pub(crate) async fn seal_rows<C: ConnectionTrait>(
 ) -> Result<Vec<Option<ColumnChange>>, AuditError> {
     use std::collections::HashMap;
 
+    use serde_json::Value as Json;
+
     use super::cipher::{Place, seal};
 
     if rows.iter().all(|(_, row)| row.subject.is_none()) {
         return Ok(Vec::new());
     }
     let kek = super::kek::current()?;
+    // The key id of each side's subject, by row; fails for a side without its subject.
     let mut key_ids: HashMap<(&str, &str), String> = HashMap::new();
+    let mut sides: Vec<Option<[Option<String>; 2]>> = Vec::with_capacity(rows.len());
     for (changeset, row) in rows {
-        let Some(subject) = &row.subject else {
+        let Some(subjects) = &row.subject else {
+            sides.push(None);
             continue;
         };
-        let Some(id) = &subject.id else {
-            return Err(AuditError::Personal(format!(
-                "`{}` record {} has no data subject (its subject column is NULL), so its \
-                 personal column `{}` cannot be sealed",
-                changeset.table, row.record_id, row.column
-            )));
-        };
-        key_ids
-            .entry((subject.kind, id))
-            .or_insert_with(|| kek.subject_key_id(subject.kind, id));
+        let mut ids = [None, None];
+        for (slot, (side, value)) in ids.iter_mut().zip([("old", &row.old), ("new", &row.new)]) {
+            if value.is_none() {
+                continue;
+            }
+            let subject = subjects.side(side);
+            let Some(id) = &subject.id else {
+                return Err(AuditError::Personal(format!(
+                    "`{}` record {} has no data subject (its subject is NULL), so its \
+                     personal column `{}` cannot be sealed",
+                    changeset.table, row.record_id, row.column
+                )));
+            };
+            let key_id = key_ids
+                .entry((subject.kind, id))
+                .or_insert_with(|| kek.subject_key_id(subject.kind, id));
+            *slot = Some(key_id.clone());
+        }
+        sides.push(Some(ids));
     }
-    let mut ids: Vec<String> = key_ids.values().cloned().collect();
+    let mut ids: Vec<String> = key_ids.into_values().collect();
     ids.sort_unstable();
     ids.dedup();
     let keys = super::keys::data_keys(db, &*kek, &ids, true).await?;
     let mut sealed = Vec::with_capacity(rows.len());
-    for (changeset, row) in rows {
-        let Some(Some(id)) = row
-            .subject
-            .as_ref()
-            .map(|s| s.id.as_deref().map(|id| (s.kind, id)))
-        else {
+    for ((changeset, row), side_ids) in rows.iter().zip(sides) {
+        let Some([old_id, new_id]) = side_ids else {
             sealed.push(None);
             continue;
         };
-        let key_id = &key_ids[&id];
-        let key = keys
-            .get(key_id)
-            .ok_or_else(|| AuditError::Personal(format!("data key {key_id} is missing")))?;
-        let place = |side| Place {
-            table: changeset.table,
-            record_id: &row.record_id,
-            column: row.column,
-            changeset_id: &changeset.id,
-            side,
+        let seal_side = |side, id: Option<String>, value: &Option<Json>| {
+            let (Some(key_id), Some(value)) = (id, value) else {
+                return Ok(None);
+            };
+            let key = keys
+                .get(&key_id)
+                .ok_or_else(|| AuditError::Personal(format!("data key {key_id} is missing")))?;
+            let place = Place {
+                table: changeset.table,
+                record_id: &row.record_id,
+                column: row.column,
+                changeset_id: &changeset.id,
+                side,
+            };
+            seal(key, &key_id, &place, value).map(Some)
         };
-        let old = row
-            .old
-            .as_ref()
-            .map(|v| seal(key, key_id, &place("old"), v))
-            .transpose()?;
-        let new = row
-            .new
-            .as_ref()
-            .map(|v| seal(key, key_id, &place("new"), v))
-            .transpose()?;
         sealed.push(Some(ColumnChange {
             record_id: row.record_id.clone(),
             operation: row.operation,
             column: row.column,
-            old,
-            new,
+            old: seal_side("old", old_id, &row.old)?,
+            new: seal_side("new", new_id, &row.new)?,
             subject: None,
         }));
     }
