@@ -1,6 +1,7 @@
 //! The property of `tests/history_props.rs` (after any sequence of writes, `as_of` and
-//! `at_version` give back every state the database held) over the types beyond SeaORM's
-//! defaults: native and active enums, every `uuid::fmt` form, `Option<Vec<T>>` of a JSON
+//! `at_version` give back every state the database held) over SeaORM's default types that
+//! property does not hold (small integers, `f32`, JSON, chrono, `rust_decimal`) and the
+//! types beyond: native and active enums, every `uuid::fmt` form, `Option<Vec<T>>` of a JSON
 //! struct, and (PostgreSQL) arrays of every element kind.
 
 mod common;
@@ -17,7 +18,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Iterable, Schema};
-use types::{Category, Labels, Shade, Step, Tea, collection, variety};
+use serde_json::json;
+use types::{Category, Labels, Shade, Step, Tea, classic, collection, variety};
 use uuid::Uuid;
 
 /// Creates the `tea` type where the backend has named enum types (PostgreSQL).
@@ -119,6 +121,93 @@ fn enums_uuids_and_json_lists_postgres() {
 #[test]
 fn enums_uuids_and_json_lists_mysql() {
     variety(Backend::MySql, 12);
+}
+
+fn day() -> impl Strategy<Value = chrono::NaiveDate> {
+    (1000..=9999i32, 1..=365u32)
+        .prop_map(|(y, d)| chrono::NaiveDate::from_yo_opt(y, d).expect("a day"))
+}
+
+fn clock() -> impl Strategy<Value = chrono::NaiveTime> {
+    (0..86_400u32, 0..1_000_000u32).prop_map(|(s, micro)| {
+        chrono::NaiveTime::from_num_seconds_from_midnight_opt(s, micro * 1000).expect("a time")
+    })
+}
+
+/// An instant of 1971 to 2037 (MySQL's `TIMESTAMP` range).
+fn instant() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
+    (31_536_000..2_114_380_800i64, 0..1_000_000u32).prop_map(|(s, micro)| {
+        chrono::DateTime::from_timestamp(s, micro * 1000).expect("an instant")
+    })
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    (text(), any::<i32>(), any::<bool>())
+        .prop_map(|(s, n, b)| json!({"s": s, "n": n, "b": b, "list": [n, s]}))
+}
+
+/// A decimal of up to 14 digits, 0 to 6 of them after the point.
+fn decimal() -> impl Strategy<Value = sea_orm::prelude::Decimal> {
+    (-99_999_999_999_999i64..=99_999_999_999_999, 0..=6u32)
+        .prop_map(|(digits, scale)| sea_orm::prelude::Decimal::new(digits, scale))
+}
+
+fn classic_model() -> impl Strategy<Value = classic::ActiveModel> {
+    let numbers = (
+        any::<i16>(),
+        proptest::option::of(any::<i32>()),
+        prop_oneof![proptest::num::f32::NORMAL, proptest::num::f32::ZERO],
+        proptest::option::of(json_value()),
+        decimal(),
+    );
+    let times = (
+        day(),
+        proptest::option::of(clock()),
+        (day(), clock()).prop_map(|(d, t)| d.and_time(t)),
+        proptest::option::of(instant()),
+        (instant(), -14 * 60..=14 * 60i32).prop_map(|(at, minutes)| {
+            at.with_timezone(&chrono::FixedOffset::east_opt(minutes * 60).expect("an offset"))
+        }),
+    );
+    (numbers, times).prop_map(
+        |((small, int, single, json, decimal), (date, time, naive, utc, fixed))| {
+            classic::ActiveModel {
+                id: Set(0),
+                small: Set(small),
+                int: Set(int),
+                single: Set(single),
+                json: Set(json),
+                date: Set(date),
+                time: Set(time),
+                naive: Set(naive),
+                utc: Set(utc),
+                fixed: Set(fixed),
+                decimal: Set(decimal),
+            }
+        },
+    )
+}
+
+fn classic(backend: Backend, cases: u32) {
+    let columns = classic::Column::iter().count() - 1;
+    property::<classic::Entity>(backend, cases, ops(classic_model(), columns), async |db| {
+        create_table(db, classic::Entity).await
+    });
+}
+
+#[test]
+fn default_types_sqlite() {
+    classic(Backend::Sqlite, 48);
+}
+
+#[test]
+fn default_types_postgres() {
+    classic(Backend::Postgres, 12);
+}
+
+#[test]
+fn default_types_mysql() {
+    classic(Backend::MySql, 12);
 }
 
 fn list<T: Debug>(element: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<T>> {

@@ -178,6 +178,34 @@ pub mod variety {
     pub enum Relation {}
 }
 
+/// SeaORM's default types not in `tests/history_props.rs`'s item: small integers, `f32`,
+/// JSON, chrono's five types and `rust_decimal` (for `tests/history_props_types.rs`).
+pub mod classic {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "classic")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub small: i16,
+        pub int: Option<i32>,
+        pub single: f32,
+        pub json: Option<Json>,
+        pub date: Date,
+        pub time: Option<Time>,
+        pub naive: DateTime,
+        pub utc: Option<DateTimeUtc>,
+        pub fixed: DateTimeWithTimeZone,
+        #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+        pub decimal: Decimal,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
 /// A text primary key longer than `VARCHAR(255)`.
 pub mod long_key {
     use audit_core::Audited;
