@@ -1,7 +1,8 @@
 //! Tamper fuzz on every backend. A trail is written once per backend by 8 concurrent tasks
 //! through every write path (hooks via `ActiveModel`, `audit_core::bulk`,
 //! `audit_core::transaction`, with rolled-back writes leaving gaps on PostgreSQL and
-//! MariaDB), sealed by the background sealer while they write. Then each case applies one
+//! MariaDB; personal columns sealed with their subject's key, and subjects erased), sealed
+//! by the background sealer while they write. Then each case applies one
 //! random tampering inside a transaction, runs `verify` against the published digests,
 //! checks the verdict names exactly the first bad row or block and the kind of tampering,
 //! and rolls back. Value-preserving rewrites (JSON text re-serialised) must verify: no
@@ -25,6 +26,24 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     Statement, TransactionTrait, Value,
 };
+
+/// A person whose `email` is personal data: written sealed, erased by some writers.
+mod person {
+    use audit_core::Audited;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "person")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        #[audit(personal)]
+        pub email: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
 
 const TASKS: usize = 8;
 const BLOCK_ROWS: u64 = 24;
@@ -75,6 +94,22 @@ async fn writer(db: DatabaseConnection, task: usize, backend: Backend) -> Result
         })
         .await
         .map_err(|e| DbErr::Custom(e.to_string()))?;
+        // Personal data, and an erasure of every other subject.
+        let id = (task * 10) as i32 + round as i32;
+        let person = person::ActiveModel {
+            id: Set(id),
+            email: Set(format!("{}@example.org", name(5))),
+        }
+        .insert(&db)
+        .await?;
+        let mut person: person::ActiveModel = person.into();
+        person.email = Set(format!("{}@example.net", name(5)));
+        person.update(&db).await?;
+        if round % 2 == 1 {
+            audit_core::erase_subject(&db, "person", id)
+                .await
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
         // A write rolled back: its ids are burnt on PostgreSQL and MariaDB.
         if backend != Backend::Sqlite {
             let txn = db.begin().await?;
@@ -90,6 +125,10 @@ async fn build(backend: Backend) -> Option<Trail> {
     let fresh = setup(backend, pool).await?;
     let db = &fresh.db;
     integrity::install(db).await.expect("install");
+    common::create_table(db, person::Entity).await;
+    audit_core::erasure::set_key_encryption_key(Some(Arc::new(
+        audit_core::erasure::LocalKek::new([4; 32]),
+    )));
     let digests = Arc::new(Mutex::new(Vec::new()));
     let sink = digests.clone();
     let sealer = Sealer::new(key())
@@ -158,6 +197,20 @@ async fn build(backend: Backend) -> Option<Trail> {
         rows.push((index, sealed, block));
     }
     rows.sort_by_key(|r| r.0);
+    let erasures = rows
+        .iter()
+        .filter(|r| r.1.table == audit_core::erasure::ERASURE_LABEL)
+        .count();
+    let sealed = rows
+        .iter()
+        .filter(|r| {
+            r.1.new_value
+                .as_ref()
+                .is_some_and(|v| v.get("enc").is_some())
+        })
+        .count();
+    assert_eq!(erasures, TASKS * 2, "{backend:?}: erasures in the trail");
+    assert!(sealed >= TASKS * 8, "{backend:?}: {sealed} sealed values");
     let ids: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.1.id).collect();
     let gaps = (*ids.first()?..*ids.last()?)
         .filter(|id| !ids.contains(id))
