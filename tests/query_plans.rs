@@ -28,7 +28,7 @@ mod ticket {
 }
 
 /// Fills the trail with 100,000 rows over 4 tables, 10,000 records, 1,000 actors and
-/// 3 columns, in one `INSERT ... SELECT` over a cross join of digits.
+/// 8 columns (so one table's one column is 1 row in 32, as a real column is), in one `INSERT ... SELECT` over a cross join of digits.
 async fn fill(db: &DatabaseConnection, backend: Backend) {
     let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
                   UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
@@ -53,7 +53,9 @@ async fn fill(db: &DatabaseConnection, backend: Backend) {
          SELECT {changeset}, \
          CASE {n} % 4 WHEN 0 THEN 'ticket' WHEN 1 THEN 'account' WHEN 2 THEN 'orders' ELSE 'users' END, \
          {record}, 'update', \
-         CASE {n} % 3 WHEN 0 THEN 'status' WHEN 1 THEN 'title' ELSE 'note' END, \
+         CASE ({n} / 4) % 8 WHEN 0 THEN 'status' WHEN 1 THEN 'title' WHEN 2 THEN 'note' \
+         WHEN 3 THEN 'owner' WHEN 4 THEN 'due' WHEN 5 THEN 'tags' WHEN 6 THEN 'body' \
+         ELSE 'kind' END, \
          {json}, {json}, {actor}, {at}, NULL \
          FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f",
         changeset = text(n),
