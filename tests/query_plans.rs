@@ -28,7 +28,8 @@ mod ticket {
 }
 
 /// Fills the trail with 100,000 rows over 4 tables, 10,000 records, 1,000 actors and
-/// 8 columns (so one table's one column is 1 row in 32, as a real column is), in one `INSERT ... SELECT` over a cross join of digits.
+/// 8 columns (one table's one column is 1 row in 32), in one `INSERT ... SELECT` over a
+/// cross join of digits.
 async fn fill(db: &DatabaseConnection, backend: Backend) {
     let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
                   UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
