@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
+use super::canonical_json::encode_json_text;
 use super::merkle::{Hash, leaf_hash};
 
 const DOMAIN: &[u8] = b"seaorm-audit:row:v1";
@@ -73,25 +74,25 @@ impl SealedRow {
     /// ```
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        bytes(&mut out, DOMAIN);
-        out.extend_from_slice(&self.id.to_be_bytes());
-        bytes(&mut out, self.changeset_id.as_bytes());
-        bytes(&mut out, self.table.as_bytes());
-        bytes(&mut out, self.record_id.as_bytes());
-        bytes(&mut out, self.operation.as_bytes());
-        bytes(&mut out, self.column.as_bytes());
-        optional_json(&mut out, self.old_value.as_ref());
-        optional_json(&mut out, self.new_value.as_ref());
-        match &self.actor {
-            None => out.push(0),
-            Some(actor) => {
-                out.push(1);
-                bytes(&mut out, actor.as_bytes());
-            }
-        }
-        out.extend_from_slice(&self.changed_at.timestamp_micros().to_be_bytes());
-        optional_json(&mut out, self.context.as_ref());
+        // Parsed JSON values cannot fail to encode.
+        let _ = self.columns().encode_into(&mut out);
         out
+    }
+
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            id: self.id,
+            changeset_id: &self.changeset_id,
+            table: &self.table,
+            record_id: &self.record_id,
+            operation: &self.operation,
+            column: &self.column,
+            old_value: self.old_value.as_ref().map(JsonColumn::Parsed),
+            new_value: self.new_value.as_ref().map(JsonColumn::Parsed),
+            actor: self.actor.as_deref(),
+            changed_at_micros: self.changed_at.timestamp_micros(),
+            context: self.context.as_ref().map(JsonColumn::Parsed),
+        }
     }
 
     /// The row's RFC 6962 leaf hash: `SHA-256(0x00 ‖ encode())`.
@@ -113,22 +114,83 @@ impl SealedRow {
     }
 }
 
+/// A JSON column, parsed or as stored text.
+pub(crate) enum JsonColumn<'a> {
+    Parsed(&'a Json),
+    Text(&'a str),
+}
+
+/// An audit row's columns, borrowed: what the encoding is made of.
+pub(crate) struct Columns<'a> {
+    pub id: i64,
+    pub changeset_id: &'a str,
+    pub table: &'a str,
+    pub record_id: &'a str,
+    pub operation: &'a str,
+    pub column: &'a str,
+    pub old_value: Option<JsonColumn<'a>>,
+    pub new_value: Option<JsonColumn<'a>>,
+    pub actor: Option<&'a str>,
+    pub changed_at_micros: i64,
+    pub context: Option<JsonColumn<'a>>,
+}
+
+impl Columns<'_> {
+    /// Appends the canonical encoding (version 1); fails only on JSON text that does not
+    /// parse.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        bytes(out, DOMAIN);
+        out.extend_from_slice(&self.id.to_be_bytes());
+        bytes(out, self.changeset_id.as_bytes());
+        bytes(out, self.table.as_bytes());
+        bytes(out, self.record_id.as_bytes());
+        bytes(out, self.operation.as_bytes());
+        bytes(out, self.column.as_bytes());
+        optional_json(out, self.old_value.as_ref())?;
+        optional_json(out, self.new_value.as_ref())?;
+        match self.actor {
+            None => out.push(0),
+            Some(actor) => {
+                out.push(1);
+                bytes(out, actor.as_bytes());
+            }
+        }
+        out.extend_from_slice(&self.changed_at_micros.to_be_bytes());
+        optional_json(out, self.context.as_ref())
+    }
+
+    /// The leaf hash, encoding into `scratch` (cleared first) to spare an allocation.
+    pub fn leaf_hash(&self, scratch: &mut Vec<u8>) -> Result<Hash, serde_json::Error> {
+        scratch.clear();
+        self.encode_into(scratch)?;
+        Ok(leaf_hash(scratch))
+    }
+}
+
 fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u64).to_be_bytes());
     out.extend_from_slice(b);
 }
 
-fn optional_json(out: &mut Vec<u8>, json: Option<&Json>) {
+fn optional_json(
+    out: &mut Vec<u8>,
+    json: Option<&JsonColumn<'_>>,
+) -> Result<(), serde_json::Error> {
     match json {
         None => out.push(0),
         Some(json) => {
             out.push(1);
-            value(out, json);
+            match json {
+                JsonColumn::Parsed(json) => json_value(out, json),
+                JsonColumn::Text(text) => encode_json_text(out, text)?,
+            }
         }
     }
+    Ok(())
 }
 
-fn value(out: &mut Vec<u8>, json: &Json) {
+/// Appends the canonical encoding of a parsed JSON value.
+pub(crate) fn json_value(out: &mut Vec<u8>, json: &Json) {
     match json {
         Json::Null => out.push(b'n'),
         Json::Bool(false) => out.push(b'f'),
@@ -155,7 +217,7 @@ fn value(out: &mut Vec<u8>, json: &Json) {
         Json::Array(items) => {
             out.push(b'a');
             out.extend_from_slice(&(items.len() as u64).to_be_bytes());
-            items.iter().for_each(|item| value(out, item));
+            items.iter().for_each(|item| json_value(out, item));
         }
         Json::Object(map) => {
             out.push(b'o');
@@ -164,7 +226,7 @@ fn value(out: &mut Vec<u8>, json: &Json) {
             entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             for (key, item) in entries {
                 bytes(out, key.as_bytes());
-                value(out, item);
+                json_value(out, item);
             }
         }
     }

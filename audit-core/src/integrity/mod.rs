@@ -13,6 +13,7 @@
 //! The write path is unchanged: the sealer works after commit, on its own tables
 //! (`<audit table>_seal_blocks`, `<audit table>_seal_nodes`, made by [`install`]).
 
+mod canonical_json;
 mod digest;
 mod encode;
 mod error;

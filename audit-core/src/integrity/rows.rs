@@ -5,8 +5,9 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
 use serde_json::Value as Json;
 
 use super::IntegrityError;
-use super::encode::SealedRow;
+use super::encode::{Columns, JsonColumn, SealedRow};
 use super::ids::IdSet;
+use super::merkle::Hash;
 use crate::schema::quote;
 
 const COLUMNS: &str = "id, changeset_id, table_name, record_id, operation, column_name, \
@@ -26,6 +27,74 @@ pub(crate) async fn range<C: ConnectionTrait>(
         &format!("id > {after} AND id <= {upto} ORDER BY id LIMIT {limit}"),
     )
     .await
+}
+
+/// Appends the id and leaf hash of each row with `id > after`, ascending, at most `limit`
+/// (one prepared statement, rows hashed as read: JSON columns from their text).
+pub(crate) async fn leaves_after<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    after: i64,
+    limit: u64,
+    out: &mut Vec<(i64, Hash)>,
+) -> Result<(), IntegrityError> {
+    let backend = db.get_database_backend();
+    let (json, next) = match backend {
+        DbBackend::Postgres => ("::text", "$1 ORDER BY id LIMIT $2"),
+        _ => ("", "? ORDER BY id LIMIT ?"),
+    };
+    let sql = format!(
+        "SELECT id, changeset_id, table_name, record_id, operation, column_name, \
+         old_value{json}, new_value{json}, actor, changed_at, context{json} \
+         FROM {} WHERE id > {next}",
+        quote(backend, table)
+    );
+    let values = [
+        after.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let mut scratch = Vec::with_capacity(512);
+    for row in &rows {
+        out.push(leaf(backend, row, &mut scratch)?);
+    }
+    Ok(())
+}
+
+/// A row's id and leaf hash, from its columns in [`leaves_after`]'s order.
+fn leaf(
+    backend: DbBackend,
+    row: &QueryResult,
+    scratch: &mut Vec<u8>,
+) -> Result<(i64, Hash), IntegrityError> {
+    let text = |i: usize| row.try_get_by_index::<String>(i);
+    let optional = |i: usize| row.try_get_by_index::<Option<String>>(i);
+    let (old_value, new_value, context) = (optional(6)?, optional(7)?, optional(10)?);
+    let actor = optional(8)?;
+    let id: i64 = row.try_get_by_index(0)?;
+    let (changeset_id, table, record_id) = (text(1)?, text(2)?, text(3)?);
+    let (operation, column) = (text(4)?, text(5)?);
+    let columns = Columns {
+        id,
+        changeset_id: &changeset_id,
+        table: &table,
+        record_id: &record_id,
+        operation: &operation,
+        column: &column,
+        old_value: old_value.as_deref().map(JsonColumn::Text),
+        new_value: new_value.as_deref().map(JsonColumn::Text),
+        actor: actor.as_deref(),
+        changed_at_micros: changed_at_by_index(backend, row, 9)?.timestamp_micros(),
+        context: context.as_deref().map(JsonColumn::Text),
+    };
+    let hash = columns.leaf_hash(scratch).map_err(|e| {
+        DbErr::Custom(format!(
+            "audit row {id} holds a JSON column that is not JSON: {e}"
+        ))
+    })?;
+    Ok((id, hash))
 }
 
 /// The rows whose ids are in `ids`, ascending.
@@ -109,19 +178,23 @@ fn read(backend: DbBackend, row: &QueryResult) -> Result<SealedRow, IntegrityErr
         old_value: json("old_value")?,
         new_value: json("new_value")?,
         actor: row.try_get("", "actor")?,
-        changed_at: changed_at(backend, row)?,
+        changed_at: changed_at_by_index(backend, row, 9)?,
         context: json("context")?,
     })
 }
 
-fn changed_at(backend: DbBackend, row: &QueryResult) -> Result<DateTime<Utc>, DbErr> {
+fn changed_at_by_index(
+    backend: DbBackend,
+    row: &QueryResult,
+    index: usize,
+) -> Result<DateTime<Utc>, DbErr> {
     match backend {
-        DbBackend::Postgres => row.try_get("", "changed_at"),
+        DbBackend::Postgres => row.try_get_by_index(index),
         DbBackend::MySql => row
-            .try_get::<NaiveDateTime>("", "changed_at")
+            .try_get_by_index::<NaiveDateTime>(index)
             .map(|t| t.and_utc()),
         _ => {
-            let text: String = row.try_get("", "changed_at")?;
+            let text: String = row.try_get_by_index(index)?;
             DateTime::parse_from_rfc3339(&text)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| DbErr::Custom(format!("audit `changed_at` is not a timestamp: {e}")))

@@ -9,7 +9,6 @@ use sea_orm::ConnectionTrait;
 
 use super::IntegrityError;
 use super::digest::{Digest, SignedDigest};
-use super::encode::SealedRow;
 use super::ids::IdSet;
 use super::merkle::{Frontier, Hash};
 use super::rows;
@@ -17,8 +16,8 @@ use super::store::{self, Block, Tables, genesis_hash};
 
 /// Rows read per query.
 const PAGE_ROWS: u64 = 8_192;
-/// Blocks read per query.
-const PAGE_BLOCKS: u64 = 64;
+/// Blocks read per query (each holds up to 32 bytes per row of leaf hashes).
+const PAGE_BLOCKS: u64 = 4;
 
 /// What was found wrong: the first bad row or block in log order, and how it went bad.
 ///
@@ -284,7 +283,9 @@ struct Run<'a, C> {
     watched: IdSet,
     /// Rows seen at skipped ids, not sealed yet.
     waiting: IdSet,
-    buffer: VecDeque<SealedRow>,
+    /// Ids and leaf hashes read ahead.
+    buffer: VecDeque<(i64, Hash)>,
+    page: Vec<(i64, Hash)>,
     cursor: i64,
     done: bool,
     blocks: u64,
@@ -312,6 +313,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             watched: IdSet::default(),
             waiting: IdSet::default(),
             buffer: VecDeque::new(),
+            page: Vec::new(),
             cursor: i64::MIN,
             done: false,
             blocks: 0,
@@ -421,22 +423,22 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
         })
     }
 
-    /// The next row of the scan, if any, without taking it.
-    async fn peek(&mut self) -> Result<Option<&SealedRow>, IntegrityError> {
+    /// The next row's id and leaf hash, if any, without taking it.
+    async fn peek(&mut self) -> Result<Option<&(i64, Hash)>, IntegrityError> {
         if self.buffer.is_empty() && !self.done {
-            let page = rows::range(
+            rows::leaves_after(
                 self.db,
                 &self.tables.audit,
                 self.cursor,
-                i64::MAX,
                 PAGE_ROWS,
+                &mut self.page,
             )
             .await?;
-            self.done = (page.len() as u64) < PAGE_ROWS;
-            if let Some(last) = page.last() {
-                self.cursor = last.id;
+            self.done = (self.page.len() as u64) < PAGE_ROWS;
+            if let Some(&(last, _)) = self.page.last() {
+                self.cursor = last;
             }
-            self.buffer.extend(page);
+            self.buffer.extend(self.page.drain(..));
         }
         Ok(self.buffer.front())
     }
@@ -498,7 +500,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
         let mut seen_skipped = IdSet::default();
         loop {
             let id = match self.peek().await? {
-                Some(row) if row.id <= block.high_id => row.id,
+                Some(&(id, _)) if id <= block.high_id => id,
                 _ => break,
             };
             if id <= block.low_id {
@@ -514,8 +516,8 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
                 Some(e) => return tampered(Tamper::DeletedRow { id: e, block: no }),
                 None => return tampered(Tamper::InsertedRow { id }),
             }
-            if let Some(row) = self.buffer.pop_front() {
-                leaves.push(row.leaf_hash());
+            if let Some((_, leaf)) = self.buffer.pop_front() {
+                leaves.push(leaf);
             }
         }
         if let Some(e) = expect.next() {
