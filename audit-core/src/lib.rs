@@ -34,6 +34,9 @@ mod spans;
 pub mod trail;
 mod transaction;
 pub mod value;
+#[cfg(feature = "viewer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "viewer")))]
+pub mod viewer;
 
 pub use capture::limits;
 pub use config::{AuditConfig, config, configure, is_enabled, set_enabled, without_auditing};

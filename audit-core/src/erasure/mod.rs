@@ -28,7 +28,7 @@
 //! Without the `erasure` feature such writes always fail.
 
 #[cfg(feature = "erasure")]
-mod cipher;
+pub(crate) mod cipher;
 #[cfg(feature = "erasure")]
 mod erase;
 #[cfg(feature = "erasure")]

@@ -66,6 +66,8 @@ pub type KeyOf<E> = <<E as sea_orm::EntityTrait>::PrimaryKey as PrimaryKeyTrait>
 #[must_use = "a query does nothing until `fetch` or `page` is awaited"]
 pub struct HistoryQuery {
     table: Option<String>,
+    /// Only rows of one of these tables (an authorization limit), when set.
+    tables: Option<Vec<String>>,
     /// The record's key text, and the texts earlier versions wrote for the same key.
     record_id: Vec<String>,
     columns: Vec<String>,
@@ -227,6 +229,27 @@ impl HistoryQuery {
     /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = Some(table.into());
+        self
+    }
+
+    /// Only rows of one of the tables labelled `tables` (none when it is empty): the
+    /// limit of what a reader may see, on top of any other filter.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../../doctest/ticket.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = demo_db().await?;
+    /// let rows = audit_core::all_history().tables(["ticket", "invoice"]).fetch(&db).await?;
+    /// assert_eq!(rows.len(), 5);
+    /// let none: [&str; 0] = [];
+    /// assert!(audit_core::all_history().tables(none).fetch(&db).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tables<T: Into<String>>(mut self, tables: impl IntoIterator<Item = T>) -> Self {
+        self.tables = Some(tables.into_iter().map(Into::into).collect());
         self
     }
 
@@ -530,6 +553,9 @@ impl HistoryQuery {
         let text = |s: &String| Value::String(Some(s.clone()));
         if let Some(table) = &self.table {
             select.and_where(col("table_name").eq(text(table)));
+        }
+        if let Some(tables) = &self.tables {
+            select.and_where(col("table_name").is_in(tables.iter().map(text)));
         }
         match self.record_id.as_slice() {
             [] => {}
