@@ -275,7 +275,11 @@ fn rows_table(base: &str, rows: &[AuditEntry], with_changeset: bool) -> String {
     out
 }
 
-/// The first 8 characters of an id, for a column that links to the whole.
+/// The last 8 characters of an id, for a link to the whole (a UUIDv7's first ones are
+/// its time, shared by every write of the same moment).
 pub(super) fn short(id: &str) -> &str {
-    id.char_indices().nth(8).map_or(id, |(at, _)| &id[..at])
+    let count = id.chars().count();
+    id.char_indices()
+        .nth(count.saturating_sub(8))
+        .map_or(id, |(at, _)| &id[at..])
 }
