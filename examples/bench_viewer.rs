@@ -11,7 +11,8 @@
 //!
 //! The trail: 20 tables of 10,000 records each, 4 columns per write, 500 actors, one
 //! write every 12 s over a year (so ~12 versions per record), changeset ids real UUIDv7s
-//! of their rows' millisecond, as the runtime writes them.
+//! of their rows' millisecond, as the runtime writes them; column `c0` is a status
+//! (`open`, `pending`, `closed`, spread evenly), the others numbers.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ use tower::ServiceExt;
 type Error = Box<dyn std::error::Error>;
 
 const SCHEMA: &str = "bench_viewer";
+/// Bumped when the seeded data changes, so an older seed is not reused.
+const SEED_VERSION: i64 = 2;
 const TABLES: u64 = 20;
 const RECORDS: u64 = 10_000;
 const ACTORS: u64 = 500;
@@ -209,8 +212,11 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> Result<i64, Error> {
 /// The trail of `rows` rows, seeded in batches of a million by `INSERT … SELECT`.
 async fn seed(db: &DatabaseConnection, rows: u64, reseed: bool) -> Result<(), Error> {
     audit_core::create_audit_table(db).await?;
+    db.execute_unprepared("CREATE TABLE IF NOT EXISTS bench_seed (version BIGINT NOT NULL)")
+        .await?;
     let have = scalar(db, "SELECT COUNT(*) FROM audit_log").await?;
-    if !reseed && u64::try_from(have)? == rows {
+    let version = scalar(db, "SELECT MAX(version) FROM bench_seed").await?;
+    if !reseed && u64::try_from(have)? == rows && version == SEED_VERSION {
         eprintln!("bench_viewer: reusing {have} rows in schema {SCHEMA}");
         return Ok(());
     }
@@ -232,9 +238,9 @@ async fn seed(db: &DatabaseConnection, rows: u64, reseed: bool) -> Result<(), Er
                CASE WHEN w < {TABLES} * {RECORDS} THEN 'insert' ELSE 'update' END,
                'c' || (g % 4),
                CASE WHEN w < {TABLES} * {RECORDS} THEN NULL
-                    WHEN g % 4 = 0 THEN to_jsonb((ARRAY['open', 'pending', 'closed'])[1 + (w / {TABLES} / {RECORDS} + 2) % 3])
+                    WHEN g % 4 = 0 THEN to_jsonb((ARRAY['open', 'pending', 'closed'])[1 + (w * 7 + w / 13 + 2) % 3])
                     ELSE to_jsonb((w - 1) % 100000) END,
-               CASE WHEN g % 4 = 0 THEN to_jsonb((ARRAY['open', 'pending', 'closed'])[1 + (w / {TABLES} / {RECORDS}) % 3])
+               CASE WHEN g % 4 = 0 THEN to_jsonb((ARRAY['open', 'pending', 'closed'])[1 + (w * 7 + w / 13) % 3])
                     ELSE to_jsonb(w % 100000) END,
                'user' || (w % {ACTORS}),
                at,
@@ -259,5 +265,9 @@ async fn seed(db: &DatabaseConnection, rows: u64, reseed: bool) -> Result<(), Er
         from = to;
     }
     db.execute_unprepared("ANALYZE audit_log").await?;
+    db.execute_unprepared(&format!(
+        "DELETE FROM bench_seed; INSERT INTO bench_seed VALUES ({SEED_VERSION})"
+    ))
+    .await?;
     Ok(())
 }

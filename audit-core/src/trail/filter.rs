@@ -78,6 +78,9 @@ impl Filter {
         if let Some(at) = self.until {
             query = query.until(at);
         }
+        if self.since.is_some() || self.until.is_some() {
+            query = query.by_time();
+        }
         if let Some(changeset) = &self.changeset {
             query = query.changeset(changeset);
         }
