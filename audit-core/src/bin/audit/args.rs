@@ -6,8 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Read the audit trail of any database holding it: no entity types needed.
 ///
-/// Exit codes: 0 success; 1 the database or the output failed; 2 bad usage or input;
-/// 3 the record, version or changeset is not in the trail.
+/// Exit codes: 0 success (for `verify` and `prove`: the trail or proof verified);
+/// 1 the database or the output failed; 2 bad usage or input (a malformed key, digest or
+/// key-encryption key, an unconfirmed `erase`); 3 the record, version or changeset is not
+/// in the trail, or (`prove`) the row is not sealed under the digest; 4 (`verify`,
+/// `prove`) tampering detected or the trail or proof does not verify: a bad signature,
+/// a digest of another trail, an invalid proof; the first bad block or row is named.
 #[derive(Debug, Parser)]
 #[command(name = "audit")]
 pub struct Cli {
@@ -108,8 +112,54 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
-    // Integrity and erasure subcommands (`verify`, `prove`, `erase`) belong here, each
-    // with its runner in its own module beside `commands.rs`, as that work lands.
+    /// Verify the sealed trail: every row hash, block and the Merkle log, against the
+    /// signed digests kept outside the database. Exit 0 intact, 4 tampered (the first bad
+    /// block or row is named) or not verifiable with this key and these digests.
+    Verify {
+        /// The sealer's Ed25519 public key: 64 hex digits, or a file holding them (or the
+        /// 32 raw bytes).
+        #[arg(long, value_name = "HEX_OR_FILE")]
+        public_key: String,
+        /// The trusted signed digests (the JSON lines a `FileSink` writes); all of them
+        /// are checked, the newest against truncation and rewrites. Without it only the
+        /// database's own chain is checked, which cannot show a cut tail or a rewrite.
+        #[arg(long, value_name = "FILE")]
+        digest: Option<std::path::PathBuf>,
+    },
+    /// Print the inclusion proof of one audit row against the newest signed digest, and
+    /// check it. Exit 0 valid, 4 invalid, 3 the row is not found or not sealed under it.
+    Prove {
+        /// The audit row's id.
+        row_id: i64,
+        /// The sealer's Ed25519 public key: 64 hex digits, or a file holding them.
+        #[arg(long, value_name = "HEX_OR_FILE")]
+        public_key: String,
+        /// The signed digests (JSON lines); the proof is against the newest.
+        #[arg(long, value_name = "FILE")]
+        digest: std::path::PathBuf,
+    },
+    /// Erase a data subject (crypto-shredding): destroy its data key, so every personal
+    /// value of it in the trail reads as erased. Cannot be undone.
+    Erase {
+        /// The subject's kind (`#[audit(subject_kind)]`, by default the audit label).
+        kind: String,
+        /// The subject's id as the trail writes keys: `42`, `abc`, `[7,"eu"]` for a tuple.
+        subject: String,
+        /// A file holding the key-encryption key (64 hex digits, or the 32 raw bytes);
+        /// wins over `--kek-hex` and `AUDIT_KEK`.
+        #[arg(long, value_name = "FILE")]
+        kek_file: Option<std::path::PathBuf>,
+        /// The key-encryption key as 64 hex digits (prefer the environment variable or a
+        /// file: arguments are visible to other users). Never printed.
+        #[arg(long, env = "AUDIT_KEK", hide_env_values = true, value_name = "HEX")]
+        kek_hex: Option<String>,
+        /// Who erases (recorded as the erasure's actor).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// The export formats.

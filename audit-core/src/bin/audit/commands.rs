@@ -24,7 +24,7 @@ pub enum Output {
 
 impl Output {
     /// Prints `items` for programs: an array (or `whole`) as JSON, or one item per line.
-    fn programs(self, whole: Json, items: &[Json]) -> Result<(), Failure> {
+    pub fn programs(self, whole: Json, items: &[Json]) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
         match self {
             Output::Ndjson => {
@@ -41,13 +41,14 @@ impl Output {
     }
 }
 
-fn print(text: &str) -> Result<(), Failure> {
+pub fn print(text: &str) -> Result<(), Failure> {
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 
 async fn load(db: &DatabaseConnection, table: &str, key: &str) -> Result<RecordTrail, Failure> {
-    let record = RecordTrail::load(db, table, key).await?;
+    let mut record = RecordTrail::load(db, table, key).await?;
+    crate::personal::mark_erased(db, &mut record).await?;
     if record.versions.is_empty() {
         return Err(AuditError::NotFound(format!(
             "`{table}` {key}: the trail holds nothing for it"

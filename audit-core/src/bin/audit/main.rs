@@ -1,16 +1,22 @@
 //! `audit`: read the audit trail of any database from the command line.
 //!
-//! Exit codes: 0 success; 1 the database or the output failed; 2 bad usage or input;
-//! 3 the record, version or changeset is not in the trail.
+//! Exit codes: 0 success (`verify`, `prove`: verified); 1 the database or the output
+//! failed; 2 bad usage or input; 3 the record, version or changeset is not in the trail,
+//! or the row is not sealed; 4 tampering detected, or the trail or proof does not verify.
 
 mod args;
 mod commands;
+mod erase;
+mod personal;
+mod prove;
 mod render;
+mod verify;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use audit_core::AuditError;
+use audit_core::integrity::IntegrityError;
 use clap::Parser;
 use sea_orm::{ConnectOptions, Database};
 
@@ -23,6 +29,9 @@ use render::Look;
 pub enum Failure {
     /// From the library: a read, bad input, or not found.
     Audit(AuditError),
+    /// From the integrity layer: tampering, a proof or signature that does not verify,
+    /// a row not sealed, bad input, or a read.
+    Integrity(IntegrityError),
     /// Writing the output failed.
     Io(std::io::Error),
     /// No database URL.
@@ -32,6 +41,15 @@ pub enum Failure {
 impl From<AuditError> for Failure {
     fn from(e: AuditError) -> Self {
         Failure::Audit(e)
+    }
+}
+
+impl From<IntegrityError> for Failure {
+    fn from(e: IntegrityError) -> Self {
+        match e {
+            IntegrityError::Audit(e) => Failure::Audit(e),
+            e => Failure::Integrity(e),
+        }
     }
 }
 
@@ -46,9 +64,27 @@ impl Failure {
         match self {
             Failure::Audit(AuditError::NotFound(_)) => 3,
             Failure::Audit(AuditError::Input(_) | AuditError::Config(_)) | Failure::Usage(_) => 2,
-            Failure::Audit(_) | Failure::Io(_) => 1,
+            Failure::Integrity(e) if failed_verification(e) => 4,
+            Failure::Integrity(IntegrityError::NotSealed(_)) => 3,
+            Failure::Integrity(IntegrityError::Input(_)) => 2,
+            Failure::Audit(_) | Failure::Integrity(_) | Failure::Io(_) => 1,
         }
     }
+}
+
+/// Whether `e` is the verdict that the trail or a proof does not verify (exit code 4):
+/// tampering, a signature or proof that fails, a digest of another trail, a stored block
+/// that does not parse.
+pub fn failed_verification(e: &IntegrityError) -> bool {
+    matches!(
+        e,
+        IntegrityError::Tampered(_)
+            | IntegrityError::BadSignature { .. }
+            | IntegrityError::WrongTrail { .. }
+            | IntegrityError::Proof(_)
+            | IntegrityError::WrongRow { .. }
+            | IntegrityError::Malformed { .. }
+    )
 }
 
 fn main() -> ExitCode {
@@ -71,6 +107,8 @@ fn main() -> ExitCode {
 fn fail(failure: &Failure) -> ExitCode {
     match failure {
         Failure::Audit(e) => eprintln!("audit: {e}"),
+        // Values a tamperer wrote (changeset ids) may be in it: escaped.
+        Failure::Integrity(e) => eprintln!("audit: {}", audit_core::trail::escape_text(&e.to_string(), None)),
         Failure::Io(e) => eprintln!("audit: {e}"),
         Failure::Usage(e) => eprintln!("audit: {e}"),
     }
@@ -134,5 +172,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             format,
             output,
         } => commands::export(&db, &filter.filter(), *format, output.as_deref()).await,
+        Command::Verify { public_key, digest } => {
+            verify::verify(&db, out, public_key, digest.as_deref()).await
+        }
+        Command::Prove {
+            row_id,
+            public_key,
+            digest,
+        } => prove::prove(&db, out, *row_id, public_key, digest).await,
+        Command::Erase {
+            kind,
+            subject,
+            kek_file,
+            kek_hex,
+            actor,
+            yes,
+        } => {
+            let kek = erase::Kek {
+                file: kek_file.as_deref(),
+                hex: kek_hex.as_deref(),
+            };
+            erase::erase(&db, out, kind, subject, kek, actor.as_deref(), *yes).await
+        }
     }
 }
