@@ -84,7 +84,11 @@ async fn check_kek(db: &DatabaseConnection, kek: &LocalKek) -> Result<(), Failur
         erasure::ERASURE_LABEL
     );
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [CHECK_ID.into()]))
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [CHECK_ID.into()],
+        ))
         .await
         .map_err(AuditError::Read)?;
     let Some(row) = row else {

@@ -108,7 +108,10 @@ fn fail(failure: &Failure) -> ExitCode {
     match failure {
         Failure::Audit(e) => eprintln!("audit: {e}"),
         // Values a tamperer wrote (changeset ids) may be in it: escaped.
-        Failure::Integrity(e) => eprintln!("audit: {}", audit_core::trail::escape_text(&e.to_string(), None)),
+        Failure::Integrity(e) => eprintln!(
+            "audit: {}",
+            audit_core::trail::escape_text(&e.to_string(), None)
+        ),
         Failure::Io(e) => eprintln!("audit: {e}"),
         Failure::Usage(e) => eprintln!("audit: {e}"),
     }

@@ -56,7 +56,10 @@ pub async fn stored_keys(
             .await
             .map_err(AuditError::Read)?;
         for row in rows {
-            found.insert(row.try_get::<String>("", "key_id").map_err(AuditError::Read)?);
+            found.insert(
+                row.try_get::<String>("", "key_id")
+                    .map_err(AuditError::Read)?,
+            );
         }
     }
     Ok(found)
@@ -66,7 +69,10 @@ pub async fn stored_keys(
 /// erased) with the [`ERASED`] marker, as the library's typed reads show it. Sealed values
 /// whose key exists stay in sealed form (only the application, with the entity and its
 /// key-encryption key, opens them).
-pub async fn mark_erased(db: &DatabaseConnection, record: &mut RecordTrail) -> Result<(), AuditError> {
+pub async fn mark_erased(
+    db: &DatabaseConnection,
+    record: &mut RecordTrail,
+) -> Result<(), AuditError> {
     let mut ids: Vec<String> = record
         .versions
         .iter()

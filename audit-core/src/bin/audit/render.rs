@@ -34,10 +34,18 @@ pub fn safe_json(text: &str) -> String {
     out
 }
 
-/// A recorded value as a cell: compact JSON (`"text"`, `5`, `null`), `-` when absent.
+/// A recorded value as a cell: compact JSON (`"text"`, `5`, `null`), `-` when absent,
+/// `[sealed]` for a personal value in sealed form (`--json` keeps its bytes).
 pub fn value(json: Option<&Json>) -> String {
-    json.map_or_else(|| "-".to_owned(), Json::to_string)
+    match json {
+        None => "-".to_owned(),
+        Some(json) if crate::personal::sealed_key_id(json).is_some() => SEALED.to_owned(),
+        Some(json) => json.to_string(),
+    }
 }
+
+/// How a table shows a personal value that only the application's key opens.
+pub const SEALED: &str = "[sealed]";
 
 /// The style of an operation's name.
 pub fn operation_style(op: &str) -> Style {

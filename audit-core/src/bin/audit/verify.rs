@@ -19,7 +19,11 @@ pub fn public_key(text: &str) -> Result<VerifyingKey, Failure> {
         Ok(bytes) if bytes.len() == 32 => bytes,
         _ if Path::new(text).is_file() => {
             let raw = std::fs::read(text).map_err(|e| bad(&e.to_string()))?;
-            match std::str::from_utf8(&raw).ok().map(str::trim).map(hex::decode) {
+            match std::str::from_utf8(&raw)
+                .ok()
+                .map(str::trim)
+                .map(hex::decode)
+            {
                 Some(Ok(bytes)) => bytes,
                 _ => raw,
             }
