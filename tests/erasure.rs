@@ -579,3 +579,75 @@ async fn canary_sqlite_files_hold_no_plaintext_outside_the_live_table() {
     assert!(holds("wal@new.example.org"), "the WAL was searched");
     fresh.cleanup().await.expect("cleanup");
 }
+
+/// An update or delete of personal columns outside a transaction reads the subject's key
+/// and the key table's check row with its old row: no statement of its own for the keys on
+/// SQLite and PostgreSQL (MySQL reads them apart, see `erasure::prefetch`), the wrong
+/// key-encryption key still refused before the change, and the values still read in clear.
+async fn keys_read_with_the_old_row(backend: Backend) {
+    let Some(mut fresh) = fresh(backend, 2).await else {
+        return;
+    };
+    let logger = audit_core::query_log::QueryLogger::attach(&mut fresh.db);
+    let db = &fresh.db;
+    erasure::with_key_encryption_key(kek(1), async {
+        let ann = add_person(db, 1, "ann@example.org").await;
+        let before = logger.counters().total().statements;
+        let ann = set_email(db, ann, "ann@example.net").await.expect("update");
+        let statements = logger.counters().total().statements - before;
+        // The old row (with the keys), the update, the audit rows; MySQL adds two reads of
+        // the key table and one of the updated row (it has no `RETURNING`).
+        let expected = if backend == Backend::MySql { 6 } else { 3 };
+        assert_eq!(
+            statements, expected,
+            "{backend:?}: statements of one update"
+        );
+        let entries = audit_core::history::<person::Entity>(1)
+            .column(person::Column::Email)
+            .fetch(db)
+            .await
+            .expect("history");
+        let emails: Vec<_> = entries.iter().map(|e| e.new_value.clone()).collect();
+        assert_eq!(
+            emails,
+            [
+                Some(json!("ann@example.org")),
+                Some(json!("ann@example.net"))
+            ]
+        );
+
+        // The wrong key-encryption key: the delete is refused before it is made.
+        let am: person::ActiveModel = ann.clone().into();
+        let err = erasure::with_key_encryption_key(kek(2), am.delete(db))
+            .await
+            .expect_err("wrong KEK");
+        assert!(personal_error(&err), "{backend:?}: {err}");
+        assert!(
+            person::Entity::find_by_id(1)
+                .one(db)
+                .await
+                .expect("read")
+                .is_some(),
+            "{backend:?}: the row is still there"
+        );
+
+        let am: person::ActiveModel = ann.into();
+        am.delete(db).await.expect("delete");
+        let deleted = audit_core::history::<person::Entity>(1)
+            .fetch(db)
+            .await
+            .expect("history");
+        let last = deleted.last().expect("the delete's rows");
+        assert_eq!(last.operation, Operation::Delete);
+        assert!(deleted.iter().any(|e| e.operation == Operation::Delete
+            && e.column == "email"
+            && e.old_value == Some(json!("ann@example.net"))));
+    })
+    .await;
+    fresh.cleanup().await.expect("cleanup");
+}
+
+on_every_backend!(keys_read_with_the_old_row:
+    keys_read_with_the_old_row_sqlite => Sqlite,
+    keys_read_with_the_old_row_postgres => Postgres,
+    keys_read_with_the_old_row_mysql => MySql);

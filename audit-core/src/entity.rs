@@ -165,6 +165,29 @@ pub trait AuditedEntity: EntityTrait {
         None
     }
 
+    /// The data subject of the record an active model writes, where every column of it is
+    /// set (else `None`): lets the write read the subject's key with its old row.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/person.rs");
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let db = person_db().await?;
+    /// use audit_core::AuditedEntity;
+    /// let ann: person::ActiveModel = person::Entity::find_by_id(1).one(&db).await?.unwrap().into();
+    /// assert!(person::Entity::active_data_subject(&ann).is_some());
+    /// assert!(person::Entity::active_data_subject(&Default::default()).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn active_data_subject(
+        am: &<Self as EntityTrait>::ActiveModel,
+    ) -> Option<crate::erasure::Subject> {
+        let _ = am;
+        None
+    }
+
     /// Who writes the trail (`#[audit(capture = "database")]`; default: the hooks).
     ///
     #[cfg_attr(feature = "derive", doc = "```")]

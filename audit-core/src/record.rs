@@ -29,6 +29,8 @@ pub(crate) struct Changeset {
     pub actor: Option<String>,
     pub context: Option<Json>,
     pub at: DateTime<Utc>,
+    /// Data keys the write read ahead with its old row, for sealing its personal rows.
+    pub keys: crate::erasure::KeyHints,
 }
 
 impl Changeset {
@@ -44,6 +46,7 @@ impl Changeset {
             actor: context.actor_name().map(str::to_owned),
             context: context.context_json(),
             at,
+            keys: Default::default(),
         }
     }
 }

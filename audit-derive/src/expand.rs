@@ -237,5 +237,12 @@ fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStr
         fn data_subject(model: &Model) -> ::core::option::Option<::audit_core::erasure::Subject> {
             ::core::option::Option::Some(::audit_core::erasure::Subject::of(#kind, &#key))
         }
+
+        fn active_data_subject(
+            am: &ActiveModel,
+        ) -> ::core::option::Option<::audit_core::erasure::Subject> {
+            let model: Model = #orm::TryIntoModel::try_into_model(::core::clone::Clone::clone(am)).ok()?;
+            <Self as ::audit_core::AuditedEntity>::data_subject(&model)
+        }
     })
 }

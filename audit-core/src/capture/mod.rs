@@ -31,7 +31,8 @@ use sea_orm::{
 
 use crate::db_capture::handoff;
 use crate::entity::{AuditedEntity, CaptureMode, ColumnPolicy, REDACTED};
-use crate::erasure::Sides;
+use crate::erasure::prefetch::{self, Prefetch};
+use crate::erasure::{KeyHints, Sides};
 use crate::key::{primary_key_condition, record_id};
 use crate::record::{self, Changeset, ColumnChange};
 use crate::transaction::{self, Begun, StoredKey, WriteKey};
@@ -50,17 +51,20 @@ where
     if skip_connection(db) {
         return Ok(am);
     }
-    check_write::<E, C>(db).await?;
+    let key = am.get_primary_key_value();
+    let prefetch = reads_old_row::<E>(!insert && key.is_some())
+        .then(|| prefetch::plan::<E, C>(db, &am))
+        .flatten();
+    check_write::<E, C>(db, prefetch.is_none()).await?;
     if E::capture_mode() == CaptureMode::Database {
         handoff::before_write::<E, C>(db).await?;
         return Ok(am);
     }
-    let key = am.get_primary_key_value();
     if let Some(key) = &key {
         limits::check_record_id(E::audit_table(), &record_id(key))?;
     }
     if !insert && let Some(key) = key {
-        capture_old_row::<E, C>(db, key, Operation::Update).await?;
+        capture_old_row::<E, C>(db, key, Operation::Update, prefetch).await?;
     }
     Ok(am)
 }
@@ -85,8 +89,8 @@ where
         row_changes::<E>(Operation::Insert, None, Some(model))
     } else {
         let old = match take_old_row::<E, C>(db, id.clone(), Some(model)).await {
-            Ok(Some(old)) => old,
-            Ok(None) => {
+            Ok((Some(old), keys)) => (old, keys),
+            Ok((None, _)) => {
                 let reason = format!(
                     "the old state of `{}` {id} was not captured before the update",
                     E::audit_table()
@@ -95,9 +99,15 @@ where
             }
             Err(e) => return Err(e),
         };
-        row_changes::<E>(Operation::Update, Some(&old), Some(model))
+        let (old, keys) = old;
+        return write::<E, C>(
+            db,
+            row_changes::<E>(Operation::Update, Some(&old), Some(model)),
+            keys,
+        )
+        .await;
     };
-    write::<E, C>(db, changes).await
+    write::<E, C>(db, changes, KeyHints::default()).await
 }
 
 /// Hook: runs before `delete`: the same checks and capture of the old row as an update.
@@ -109,14 +119,18 @@ where
     if skip_connection(db) {
         return Ok(am);
     }
-    check_write::<E, C>(db).await?;
+    let key = am.get_primary_key_value();
+    let prefetch = reads_old_row::<E>(key.is_some())
+        .then(|| prefetch::plan::<E, C>(db, &am))
+        .flatten();
+    check_write::<E, C>(db, prefetch.is_none()).await?;
     if E::capture_mode() == CaptureMode::Database {
         handoff::before_write::<E, C>(db).await?;
         return Ok(am);
     }
-    if let Some(key) = am.get_primary_key_value() {
+    if let Some(key) = key {
         limits::check_record_id(E::audit_table(), &record_id(&key))?;
-        capture_old_row::<E, C>(db, key, Operation::Delete).await?;
+        capture_old_row::<E, C>(db, key, Operation::Delete, prefetch).await?;
     }
     Ok(am)
 }
@@ -137,19 +151,35 @@ where
         return Ok(());
     };
     // No old row: there was nothing to delete.
-    let Some(old) = take_old_row::<E, C>(db, record_id(&key), None).await? else {
+    let (Some(old), keys) = take_old_row::<E, C>(db, record_id(&key), None).await? else {
         return Ok(());
     };
-    write::<E, C>(db, row_changes::<E>(Operation::Delete, Some(&old), None)).await
+    write::<E, C>(
+        db,
+        row_changes::<E>(Operation::Delete, Some(&old), None),
+        keys,
+    )
+    .await
+}
+
+/// Whether the hooks read the old row of this write (an update or delete of a key,
+/// captured by the hooks).
+fn reads_old_row<E: AuditedEntity>(of_a_key: bool) -> bool {
+    of_a_key && E::capture_mode() == CaptureMode::Hooks
 }
 
 /// The checks every audited write passes before it changes anything: strict mode, the
 /// actor and context the audit table must hold, and a key-encryption key that can seal its
-/// personal columns.
-async fn check_write<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+/// personal columns (`check_keys`; else the old-row read checks it, [`prefetch`]).
+async fn check_write<E: AuditedEntity, C: ConnectionTrait>(
+    db: &C,
+    check_keys: bool,
+) -> Result<(), DbErr> {
     strict::check::<E, C>(db).await?;
     limits::check_scope(E::audit_table(), &current_context())?;
-    crate::erasure::check_ready::<E, C>(db).await?;
+    if check_keys {
+        crate::erasure::check_ready::<E, C>(db).await?;
+    }
     Ok(())
 }
 
@@ -158,7 +188,15 @@ async fn check_write<E: AuditedEntity, C: ConnectionTrait>(db: &C) -> Result<(),
 /// filed under the record id the database stores (a key it treats as equal to the one
 /// given may be spelled differently), which is what its `after_save` sees; a delete's
 /// under the key given, which is what its `after_delete` sees.
-async fn capture_old_row<E, C>(db: &C, key: ValueTuple, operation: Operation) -> Result<(), DbErr>
+///
+/// With `prefetch` (never inside a [`crate::transaction`]) the same statement reads the
+/// write's keys, and checks them before the change is made.
+async fn capture_old_row<E, C>(
+    db: &C,
+    key: ValueTuple,
+    operation: Operation,
+    prefetch: Option<Prefetch>,
+) -> Result<(), DbErr>
 where
     E: AuditedEntity,
     C: ConnectionTrait,
@@ -166,10 +204,13 @@ where
     let id = record_id(&key);
     // `all`, not `one`: at most one row matches the key, and `one`'s `LIMIT ?` makes
     // SQLite re-prepare the statement on every run (a bound LIMIT is a plan input).
-    let select = E::find()
+    let mut select = E::find()
         .filter(primary_key_condition::<E>(key))
-        .lock_exclusive()
-        .build(db.get_database_backend());
+        .lock_exclusive();
+    if let Some(prefetch) = &prefetch {
+        select = prefetch.add_to(select);
+    }
+    let select = select.build(db.get_database_backend());
     let write_key: WriteKey = (
         TypeId::of::<E>(),
         id.clone(),
@@ -184,17 +225,22 @@ where
             transaction::file_old_row(db, write_key, rows, stored);
         }
         Begun::NotBuffered(select) => {
-            let old = E::find()
-                .from_raw_sql(select)
-                .all(db)
-                .await
-                .map_err(read_error)?
-                .pop();
+            let rows = db.query_all_raw(select).await.map_err(read_error)?;
+            let keys = match prefetch {
+                Some(prefetch) => prefetch.read(db, rows.first()).await?,
+                None => KeyHints::default(),
+            };
+            let old = rows
+                .first()
+                .map(|row| E::Model::from_query_result(row, ""))
+                .transpose()
+                .map_err(read_error)?;
             let filed_under = match (&old, operation) {
                 (Some(old), Operation::Update) => record_id(&old.get_primary_key_value()),
                 _ => id,
             };
-            stash::put::<E, C>(db, filed_under, operation == Operation::Delete, old).await;
+            let delete = operation == Operation::Delete;
+            stash::put::<E, C>(db, filed_under, delete, old, keys).await;
         }
     }
     Ok(())
@@ -207,20 +253,22 @@ fn stored_key<E: AuditedEntity>(row: &QueryResult) -> Option<String> {
 }
 
 /// The old row of the write of record `id` of `E` through `db`, whose new row is `new`
-/// (`None` for a delete). `Ok(None)`: the record did not exist. A write whose old row
-/// cannot be found, or told apart from another's, is an error that dooms the transaction.
+/// (`None` for a delete), with the keys read ahead with it. `None`: the record did not
+/// exist. A write whose old row cannot be found, or told apart from another's, is an
+/// error that dooms the transaction.
 async fn take_old_row<E: AuditedEntity, C: ConnectionTrait>(
     db: &C,
     id: String,
     new: Option<&E::Model>,
-) -> Result<Option<E::Model>, DbErr> {
+) -> Result<(Option<E::Model>, KeyHints), DbErr> {
     let write_key: WriteKey = (TypeId::of::<E>(), id.clone(), new.is_none());
     if let Some(rows) = transaction::finish_write(db, &write_key) {
-        return rows?
+        let old = rows?
             .first()
             .map(|row| E::Model::from_query_result(row, ""))
             .transpose()
-            .map_err(|e| DbErr::from(AuditError::Read(e)));
+            .map_err(|e| DbErr::from(AuditError::Read(e)))?;
+        return Ok((old, KeyHints::default()));
     }
     match stash::take::<E, C>(db, id.clone(), new).await {
         Ok(old) => Ok(old),
@@ -296,14 +344,18 @@ pub(crate) fn row_changes<E: AuditedEntity>(
     rows
 }
 
+/// Records `changes` as one changeset, sealing personal rows with `keys` where they hold
+/// the subject's key.
 async fn write<E: AuditedEntity, C: ConnectionTrait>(
     db: &C,
     changes: Vec<ColumnChange>,
+    keys: KeyHints,
 ) -> Result<(), DbErr> {
     if changes.is_empty() {
         return Ok(());
     }
-    let changeset = Changeset::begin(E::audit_table(), &current_context());
+    let mut changeset = Changeset::begin(E::audit_table(), &current_context());
+    changeset.keys = keys;
     let Some((changeset, changes)) = transaction::defer(db, (changeset, changes)) else {
         return Ok(());
     };

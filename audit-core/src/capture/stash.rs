@@ -24,6 +24,7 @@ use std::time::Instant;
 use sea_orm::{EntityTrait, Iterable, ModelTrait, Value};
 
 use crate::entity::AuditedEntity;
+use crate::erasure::KeyHints;
 
 /// At most this many records' entries are kept at once.
 pub const MAX_ENTRIES: usize = 4_096;
@@ -38,6 +39,7 @@ struct Entry {
     at: Instant,
     old: Option<Box<dyn Any + Send>>,
     values: Option<Vec<Value>>,
+    keys: KeyHints,
 }
 
 static STASH: Mutex<Option<HashMap<Identity, Vec<Entry>>>> = Mutex::new(None);
@@ -84,12 +86,14 @@ fn with_stash<T>(f: impl FnOnce(&mut HashMap<Identity, Vec<Entry>>) -> T) -> T {
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Stashes the old row `old` of a write (a delete when `delete`) of `record_id` through `db`.
+/// Stashes the old row `old` of a write (a delete when `delete`) of `record_id` through
+/// `db`, with the keys read ahead with it.
 pub(crate) async fn put<E: AuditedEntity, C>(
     db: &C,
     record_id: String,
     delete: bool,
     old: Option<E::Model>,
+    keys: KeyHints,
 ) {
     let key = identity::<E, C>(db, record_id, delete).await;
     let values = old.as_ref().map(values::<E>);
@@ -97,6 +101,7 @@ pub(crate) async fn put<E: AuditedEntity, C>(
         at: Instant::now(),
         old: old.map(|m| Box::new(m) as Box<dyn Any + Send>),
         values,
+        keys,
     };
     with_stash(|stash| {
         if !stash.contains_key(&key) && stash.len() >= MAX_ENTRIES {
@@ -119,12 +124,12 @@ pub(crate) async fn put<E: AuditedEntity, C>(
 }
 
 /// Takes the old row of the write of `record_id` through `db` whose new row is `new`
-/// (`None` for a delete). `Ok(None)`: the record did not exist before the write.
+/// (`None` for a delete), with its keys. `None`: the record did not exist before the write.
 pub(crate) async fn take<E: AuditedEntity, C>(
     db: &C,
     record_id: String,
     new: Option<&E::Model>,
-) -> Result<Option<E::Model>, Missing> {
+) -> Result<(Option<E::Model>, KeyHints), Missing> {
     let key = identity::<E, C>(db, record_id, new.is_none()).await;
     let new_values = new.map(values::<E>);
     let entry = with_stash(|stash| {
@@ -144,10 +149,11 @@ pub(crate) async fn take<E: AuditedEntity, C>(
         }
         entry.ok_or(Missing::NotCaptured)
     })?;
-    Ok(entry
+    let old = entry
         .old
         .and_then(|old| old.downcast::<E::Model>().ok())
-        .map(|b| *b))
+        .map(|b| *b);
+    Ok((old, entry.keys))
 }
 
 /// Drops the older half of the stash.

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use super::cipher::DataKey;
 use super::kek::KeyEncryptionKey;
+use super::prefetch::KeyHints;
 use crate::AuditError;
 use crate::schema::{placeholders, quote};
 
@@ -13,7 +14,7 @@ use crate::schema::{placeholders, quote};
 pub(crate) const KEY_TABLE: &str = "audit_subject_key";
 /// The id of the row that checks the key-encryption key: a random key wrapped by the first
 /// key-encryption key that wrote. Subject key ids are 64 hex digits, never this.
-const CHECK_ID: &str = "kek-check";
+pub(crate) const CHECK_ID: &str = "kek-check";
 /// At most this many key ids in one statement.
 const IDS_PER_STATEMENT: usize = 500;
 
@@ -67,6 +68,18 @@ async fn load<C: ConnectionTrait>(
         }
     }
     Ok(found)
+}
+
+/// `(SELECT wrapped FROM audit_subject_key WHERE key_id = <id>)`: one wrapped key, or NULL.
+pub(crate) fn wrapped_subquery(id: String) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement};
+
+    let select = Query::select()
+        .column(Alias::new("wrapped"))
+        .from(Alias::new(KEY_TABLE))
+        .and_where(Expr::col(Alias::new("key_id")).eq(id))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(select)))
 }
 
 /// Stores `keys` (id, wrapped), leaving any id already stored as it is.
@@ -145,11 +158,26 @@ pub(crate) async fn data_keys<C: ConnectionTrait>(
     ids: &[String],
     create: bool,
 ) -> Result<HashMap<String, DataKey>, AuditError> {
+    data_keys_hinted(db, kek, ids, create, &[]).await
+}
+
+/// [`data_keys`], where `hints` holds keys a write read ahead ([`super::prefetch`]): when
+/// they cover every id, the key table is not read again.
+pub(crate) async fn data_keys_hinted<C: ConnectionTrait>(
+    db: &C,
+    kek: &dyn KeyEncryptionKey,
+    ids: &[String],
+    create: bool,
+    hints: &[&KeyHints],
+) -> Result<HashMap<String, DataKey>, AuditError> {
     let mut query: Vec<String> = ids.to_vec();
     if create {
         query.push(CHECK_ID.to_owned());
     }
-    let mut wrapped = load(db, &query).await?;
+    let mut wrapped = match KeyHints::covering(hints, ids) {
+        Some(held) => held,
+        None => load(db, &query).await?,
+    };
     let check = wrapped.remove(CHECK_ID);
     let missing: Vec<String> = ids
         .iter()

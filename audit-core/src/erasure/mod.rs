@@ -36,6 +36,7 @@ mod kek;
 #[cfg(feature = "erasure")]
 mod keys;
 mod open;
+pub(crate) mod prefetch;
 mod seal;
 
 use std::fmt;
@@ -50,6 +51,7 @@ pub use kek::{KeyEncryptionKey, LocalKek, set_key_encryption_key, with_key_encry
 #[cfg(feature = "erasure")]
 pub(crate) use keys::key_table_sql;
 pub(crate) use open::open_entries;
+pub(crate) use prefetch::KeyHints;
 pub(crate) use seal::seal_rows;
 
 use crate::{AuditError, AuditedEntity, ColumnPolicy};

@@ -55,7 +55,13 @@ pub(crate) async fn seal_rows<C: ConnectionTrait>(
     let mut ids: Vec<String> = key_ids.into_values().collect();
     ids.sort_unstable();
     ids.dedup();
-    let keys = super::keys::data_keys(db, &*kek, &ids, true).await?;
+    let mut hints: Vec<&super::KeyHints> = Vec::new();
+    for (changeset, _) in rows {
+        if !hints.iter().any(|h| std::ptr::eq(*h, &changeset.keys)) {
+            hints.push(&changeset.keys);
+        }
+    }
+    let keys = super::keys::data_keys_hinted(db, &*kek, &ids, true, &hints).await?;
     let mut sealed = Vec::with_capacity(rows.len());
     for ((changeset, row), side_ids) in rows.iter().zip(sides) {
         let Some([old_id, new_id]) = side_ids else {

@@ -556,6 +556,13 @@ pub(crate) async fn doom<C: ConnectionTrait>(db: &C, reason: &str) {
     }
 }
 
+/// Whether `db` is an [`AuditTransaction`] or [`AuditSavepoint`], which keep their
+/// writes' state and buffer their audit rows.
+#[cfg(feature = "erasure")]
+pub(crate) fn buffers<C>(db: &C) -> bool {
+    shared_of(db).is_some()
+}
+
 /// What [`begin_write`] asks of the caller.
 pub(crate) enum Begun {
     /// `db` is not an [`AuditTransaction`]: the caller keeps the write's state itself.
