@@ -92,6 +92,17 @@ pub(crate) struct Sealed<'a> {
     ciphertext: Vec<u8>,
 }
 
+impl Sealed<'_> {
+    /// The same value under the key id `key_id` (the parsed id, kept elsewhere).
+    pub(crate) fn with_key_id<'b>(self, key_id: &'b str) -> Sealed<'b> {
+        Sealed {
+            key_id,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
+        }
+    }
+}
+
 /// `json` as a sealed value, `None` if it is not one.
 pub(crate) fn parse(json: &Json) -> Option<Sealed<'_>> {
     let object = json.as_object()?;

@@ -50,7 +50,9 @@ pub use erase::{ERASURE_LABEL, erase_subject};
 pub use kek::{KeyEncryptionKey, LocalKek, set_key_encryption_key, with_key_encryption_key};
 #[cfg(feature = "erasure")]
 pub(crate) use keys::key_table_sql;
-pub(crate) use open::open_entries;
+#[cfg(feature = "erasure")]
+pub(crate) use open::select_keys;
+pub(crate) use open::{RowKeys, open_entries};
 pub(crate) use prefetch::KeyHints;
 pub(crate) use seal::seal_rows;
 

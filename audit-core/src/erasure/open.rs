@@ -1,73 +1,203 @@
 //! The read path's one step for personal data: opening the sealed values of entries.
 
 use sea_orm::ConnectionTrait;
+#[cfg(feature = "erasure")]
+use sea_orm::DbBackend;
+use sea_orm::QueryResult;
+#[cfg(feature = "erasure")]
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement};
 
 use crate::{AuditEntry, AuditError};
+
+/// The wrapped data keys of one audit row's two values, read in the row's own statement
+/// (see [`select_keys`]): per side, the key id the database found in the stored value and
+/// the wrapped key stored under that id (`None`: no key, or erased).
+#[derive(Default)]
+pub(crate) struct RowKeys {
+    #[cfg_attr(not(feature = "erasure"), allow(dead_code))]
+    sides: [(Option<String>, Option<String>); 2],
+}
+
+/// The aliases of the columns [`select_keys`] adds: per side, its key id and wrapped key.
+#[cfg(feature = "erasure")]
+const KEY_COLUMNS: [[&str; 2]; 2] = [
+    ["audit_old_key_id", "audit_old_key"],
+    ["audit_new_key_id", "audit_new_key"],
+];
+
+/// Adds to `select` (a read of `table`) the key id of each of a row's two stored values
+/// and the wrapped data key stored under it, so that opening the values needs no second
+/// statement. The key id is read from the value's JSON by the database; [`open_entries`]
+/// uses these columns only where that id is the one it parses from the sealed value.
+#[cfg(feature = "erasure")]
+pub(crate) fn select_keys(select: &mut SelectStatement, backend: DbBackend, table: &str) {
+    use crate::schema::quote;
+    for (side, [id_alias, key_alias]) in ["old_value", "new_value"].iter().zip(KEY_COLUMNS) {
+        let value = format!("{}.{}", quote(backend, table), quote(backend, side));
+        let key_id = match backend {
+            DbBackend::Postgres => format!("({value} ->> 'key')"),
+            DbBackend::MySql => format!("JSON_UNQUOTE(JSON_EXTRACT({value}, '$.key'))"),
+            // (Text that is not JSON fails the statement; it would fail the read anyway.)
+            _ => format!("json_extract({value}, '$.key')"),
+        };
+        let mut wrapped = Query::select();
+        wrapped
+            .column((Alias::new(super::keys::KEY_TABLE), Alias::new("wrapped")))
+            .from(Alias::new(super::keys::KEY_TABLE))
+            .and_where(
+                Expr::col((Alias::new(super::keys::KEY_TABLE), Alias::new("key_id")))
+                    .eq(Expr::cust(key_id.clone())),
+            );
+        select.expr_as(Expr::cust(key_id), Alias::new(id_alias));
+        select.expr_as(
+            Expr::SubQuery(None, Box::new(wrapped.into_sub_query_statement())),
+            Alias::new(key_alias),
+        );
+    }
+}
+
+impl RowKeys {
+    /// The columns [`select_keys`] added to `row`. A column the database typed otherwise
+    /// than as text (SQLite's `json_extract` of a number) reads as absent.
+    #[cfg(feature = "erasure")]
+    pub(crate) fn from_row(row: &QueryResult) -> Self {
+        let text = |col: &str| row.try_get::<Option<String>>("", col).ok().flatten();
+        RowKeys {
+            sides: KEY_COLUMNS.map(|[id, key]| (text(id), text(key))),
+        }
+    }
+
+    #[cfg(not(feature = "erasure"))]
+    pub(crate) fn from_row(_row: &QueryResult) -> Self {
+        RowKeys::default()
+    }
+}
 
 /// Opens the sealed values of the entries of `personal` columns in place, and marks each
 /// with [`AuditEntry::personal`]: a value whose subject was erased reads as
 /// [`super::ERASED`], one that does not open as [`super::UNREADABLE`]. Values not in
 /// sealed form (recorded before the column was personal) are left as they are. Fails
 /// without a key-encryption key, or with one that does not open a subject's key.
+///
+/// `row_keys`, when given, are the keys read with the entries (one per entry, see
+/// [`select_keys`]); a key id they do not cover is looked up in the key table.
 #[cfg(feature = "erasure")]
 pub(crate) async fn open_entries<C: ConnectionTrait>(
     db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
+    row_keys: Option<&[RowKeys]>,
 ) -> Result<(), AuditError> {
     use super::Personal;
-    use super::cipher::{Place, open, parse};
+    use super::cipher::{DataKey, Place, Sealed, open, parse};
 
-    let is_personal = |e: &AuditEntry| personal.iter().any(|p| *p == e.column);
-    let mut ids: Vec<String> = entries
-        .iter()
-        .filter(|e| is_personal(e))
-        .flat_map(|e| [&e.old_value, &e.new_value])
-        .filter_map(|v| v.as_ref().and_then(parse).map(|s| s.key_id.to_owned()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
+    /// One sealed value: where it is, and the index of its key id in `ids`.
+    struct Opening {
+        entry: usize,
+        side: usize,
+        key: usize,
+        sealed: Sealed<'static>,
     }
-    ids.sort_unstable();
-    ids.dedup();
-    let kek = super::kek::current()?;
-    let keys = super::keys::data_keys(db, &*kek, &ids, false).await?;
-    for entry in entries.iter_mut().filter(|e| is_personal(e)) {
-        let mut state = None;
-        for side in ["old", "new"] {
-            let slot = if side == "old" {
-                &entry.old_value
-            } else {
-                &entry.new_value
-            };
+
+    let mut ids: Vec<String> = Vec::new();
+    // Per key id: the wrapped key read with the rows (`Some(None)`: none stored), `None`
+    // when no row's columns named that id.
+    let mut found: Vec<Option<Option<&str>>> = Vec::new();
+    let mut openings = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if !personal.contains(&entry.column.as_str()) {
+            continue;
+        }
+        for (side, slot) in [&entry.old_value, &entry.new_value].into_iter().enumerate() {
             let Some(sealed) = slot.as_ref().and_then(parse) else {
                 continue;
             };
-            let place = Place {
-                table: &entry.table,
-                record_id: &entry.record_id,
-                column: &entry.column,
-                changeset_id: &entry.changeset_id,
-                side,
+            let key = match ids.iter().position(|id| id == sealed.key_id) {
+                Some(key) => key,
+                None => {
+                    ids.push(sealed.key_id.to_owned());
+                    found.push(None);
+                    ids.len() - 1
+                }
             };
-            let (value, outcome) = match keys.get(sealed.key_id) {
-                None => (super::ERASED.into(), Personal::Erased),
-                Some(key) => match open(key, &sealed, &place) {
+            if found[key].is_none()
+                && let Some(keys) = row_keys
+                && let (Some(id), wrapped) = &keys[index].sides[side]
+                && id == sealed.key_id
+            {
+                found[key] = Some(wrapped.as_deref());
+            }
+            openings.push(Opening {
+                entry: index,
+                side,
+                key,
+                sealed: sealed.with_key_id(""),
+            });
+        }
+    }
+    if openings.is_empty() {
+        return Ok(());
+    }
+    let kek = super::kek::current()?;
+    // The keys the rows did not carry, from the key table.
+    let missing: Vec<String> = ids
+        .iter()
+        .zip(&found)
+        .filter(|(_, found)| found.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut looked_up = if missing.is_empty() {
+        Default::default()
+    } else {
+        super::keys::data_keys(db, &*kek, &missing, false).await?
+    };
+    let mut keys: Vec<Option<DataKey>> = Vec::with_capacity(ids.len());
+    for (id, found) in ids.iter().zip(&found) {
+        keys.push(match found {
+            None => looked_up.remove(id),
+            Some(None) => None,
+            Some(Some(wrapped)) => {
+                let wrapped = hex::decode(wrapped)
+                    .map_err(|_| AuditError::Personal(format!("data key {id} is not hex")))?;
+                Some(DataKey::from_bytes(&kek.unwrap(id, &wrapped).await?)?)
+            }
+        });
+    }
+    let mut states: Vec<Option<Personal>> = vec![None; entries.len()];
+    for opening in openings {
+        let entry = &mut entries[opening.entry];
+        let side = ["old", "new"][opening.side];
+        let (value, outcome) = match &keys[opening.key] {
+            None => (super::ERASED.into(), Personal::Erased),
+            Some(key) => {
+                let place = Place {
+                    table: &entry.table,
+                    record_id: &entry.record_id,
+                    column: &entry.column,
+                    changeset_id: &entry.changeset_id,
+                    side,
+                };
+                match open(key, &opening.sealed.with_key_id(&ids[opening.key]), &place) {
                     Some(value) => (value, Personal::Readable),
                     None => (super::UNREADABLE.into(), Personal::Unreadable),
-                },
-            };
-            if state.is_none_or(|s| s == Personal::Readable) {
-                state = Some(outcome);
+                }
             }
-            let slot = if side == "old" {
-                &mut entry.old_value
-            } else {
-                &mut entry.new_value
-            };
-            *slot = Some(value);
+        };
+        let state = &mut states[opening.entry];
+        if state.is_none_or(|s| s == Personal::Readable) {
+            *state = Some(outcome);
         }
-        entry.personal = state;
+        let slot = if opening.side == 0 {
+            &mut entry.old_value
+        } else {
+            &mut entry.new_value
+        };
+        *slot = Some(value);
+    }
+    for (entry, state) in entries.iter_mut().zip(states) {
+        if state.is_some() {
+            entry.personal = state;
+        }
     }
     Ok(())
 }
@@ -78,6 +208,7 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     _db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
+    _row_keys: Option<&[RowKeys]>,
 ) -> Result<(), AuditError> {
     match entries
         .iter()

@@ -688,6 +688,11 @@ impl HistoryQuery {
         if let Some(limit) = self.limit {
             select.limit(limit);
         }
+        // The subjects' wrapped keys, read with the rows (no second statement to open them).
+        #[cfg(feature = "erasure")]
+        if !self.personal.is_empty() {
+            crate::erasure::select_keys(&mut select, backend, &config::table_name());
+        }
         backend.build(&select)
     }
 
@@ -724,7 +729,12 @@ impl HistoryQuery {
                 .iter()
                 .map(|row| AuditEntry::from_row(backend, row))
                 .collect::<Result<Vec<_>, _>>()?;
-            crate::erasure::open_entries(db, &self.personal, &mut entries).await?;
+            let keys = (cfg!(feature = "erasure") && !self.personal.is_empty()).then(|| {
+                rows.iter()
+                    .map(crate::erasure::RowKeys::from_row)
+                    .collect::<Vec<_>>()
+            });
+            crate::erasure::open_entries(db, &self.personal, &mut entries, keys.as_deref()).await?;
             Ok(entries)
         };
         crate::spans::traced(span, read).await
