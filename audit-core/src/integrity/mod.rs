@@ -18,6 +18,7 @@ mod digest;
 mod encode;
 mod error;
 mod ids;
+mod leaves;
 pub mod merkle;
 mod proof;
 mod rows;

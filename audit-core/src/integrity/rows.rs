@@ -29,15 +29,14 @@ pub(crate) async fn range<C: ConnectionTrait>(
     .await
 }
 
-/// Appends the id and leaf hash of each row with `id > after`, ascending, at most `limit`
-/// (one prepared statement, rows hashed as read: JSON columns from their text).
-pub(crate) async fn leaves_after<C: ConnectionTrait>(
+/// The rows with `id > after`, ascending, at most `limit`, in the column order
+/// [`leaves`] hashes (one prepared statement; JSON columns as text).
+pub(crate) async fn page_after<C: ConnectionTrait>(
     db: &C,
     table: &str,
     after: i64,
     limit: u64,
-    out: &mut Vec<(i64, Hash)>,
-) -> Result<(), IntegrityError> {
+) -> Result<Vec<QueryResult>, IntegrityError> {
     let backend = db.get_database_backend();
     let (json, next) = match backend {
         DbBackend::Postgres => ("::text", "$1 ORDER BY id LIMIT $2"),
@@ -53,17 +52,29 @@ pub(crate) async fn leaves_after<C: ConnectionTrait>(
         after.into(),
         i64::try_from(limit).unwrap_or(i64::MAX).into(),
     ];
-    let rows = db
+    Ok(db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    let mut scratch = Vec::with_capacity(512);
-    for row in &rows {
-        out.push(leaf(backend, row, &mut scratch)?);
-    }
-    Ok(())
+        .await?)
 }
 
-/// A row's id and leaf hash, from its columns in [`leaves_after`]'s order.
+/// The id of a row of [`page_after`].
+pub(crate) fn page_id(row: &QueryResult) -> Result<i64, IntegrityError> {
+    Ok(row.try_get_by_index(0)?)
+}
+
+/// The id and leaf hash of each row of [`page_after`], in order (JSON columns hashed
+/// from their text).
+pub(crate) fn leaves(
+    backend: DbBackend,
+    rows: &[QueryResult],
+) -> Result<Vec<(i64, Hash)>, IntegrityError> {
+    let mut scratch = Vec::with_capacity(512);
+    rows.iter()
+        .map(|row| leaf(backend, row, &mut scratch))
+        .collect()
+}
+
+/// A row's id and leaf hash, from its columns in [`page_after`]'s order.
 fn leaf(
     backend: DbBackend,
     row: &QueryResult,

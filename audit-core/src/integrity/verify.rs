@@ -1,8 +1,6 @@
 //! `verify`: recomputes every row hash, block and the Merkle log from the database, in
-//! pages (memory bounded by one page of rows and one block's leaf hashes), and checks
+//! pages (memory bounded by two pages of rows and one block's leaf hashes), and checks
 //! them against trusted signed digests.
-
-use std::collections::VecDeque;
 
 use ed25519_dalek::VerifyingKey;
 use sea_orm::ConnectionTrait;
@@ -10,12 +8,11 @@ use sea_orm::ConnectionTrait;
 use super::IntegrityError;
 use super::digest::{Digest, SignedDigest};
 use super::ids::IdSet;
+use super::leaves::Leaves;
 use super::merkle::{Frontier, Hash};
 use super::rows;
 use super::store::{self, Block, Tables, genesis_hash};
 
-/// Rows read per query.
-const PAGE_ROWS: u64 = 8_192;
 /// Blocks read per query (each holds up to 32 bytes per row of leaf hashes).
 const PAGE_BLOCKS: u64 = 4;
 
@@ -283,11 +280,8 @@ struct Run<'a, C> {
     watched: IdSet,
     /// Rows seen at skipped ids, not sealed yet.
     waiting: IdSet,
-    /// Ids and leaf hashes read ahead.
-    buffer: VecDeque<(i64, Hash)>,
-    page: Vec<(i64, Hash)>,
-    cursor: i64,
-    done: bool,
+    /// The rows' ids and leaf hashes, read ahead.
+    leaves: Leaves,
     blocks: u64,
     rows: u64,
     last: Option<Digest>,
@@ -299,9 +293,11 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
         trusted: Vec<Digest>,
         since: Option<Digest>,
     ) -> Result<Run<'a, C>, IntegrityError> {
+        let tables = Tables::current()?;
         let mut run = Run {
+            leaves: Leaves::after(&tables.audit, i64::MIN),
             db,
-            tables: Tables::current()?,
+            tables,
             trusted,
             next_trusted: 0,
             matched: 0,
@@ -312,10 +308,6 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             frontier: Frontier::default(),
             watched: IdSet::default(),
             waiting: IdSet::default(),
-            buffer: VecDeque::new(),
-            page: Vec::new(),
-            cursor: i64::MIN,
-            done: false,
             blocks: 0,
             rows: 0,
             last: None,
@@ -354,7 +346,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             run.block_no = block.block_no;
             run.prev_hash = Some(block.block_hash);
             run.high = block.high_id;
-            run.cursor = block.high_id;
+            run.leaves = Leaves::after(&run.tables.audit, block.high_id);
             run.frontier = block.frontier.clone();
             run.watched = block.open_gaps.all();
             run.waiting = IdSet::from_sorted(
@@ -423,26 +415,6 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
         })
     }
 
-    /// The next row's id and leaf hash, if any, without taking it.
-    async fn peek(&mut self) -> Result<Option<&(i64, Hash)>, IntegrityError> {
-        if self.buffer.is_empty() && !self.done {
-            rows::leaves_after(
-                self.db,
-                &self.tables.audit,
-                self.cursor,
-                PAGE_ROWS,
-                &mut self.page,
-            )
-            .await?;
-            self.done = (self.page.len() as u64) < PAGE_ROWS;
-            if let Some(&(last, _)) = self.page.last() {
-                self.cursor = last;
-            }
-            self.buffer.extend(self.page.drain(..));
-        }
-        Ok(self.buffer.front())
-    }
-
     async fn block(&mut self, block: Block) -> Result<(), IntegrityError> {
         let no = block.block_no as u64;
         let expected = self.block_no + 1;
@@ -499,7 +471,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
         let mut expect = main.iter();
         let mut seen_skipped = IdSet::default();
         loop {
-            let id = match self.peek().await? {
+            let id = match self.leaves.peek(self.db).await? {
                 Some(&(id, _)) if id <= block.high_id => id,
                 _ => break,
             };
@@ -508,7 +480,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
             }
             if block.skipped.contains(id) {
                 seen_skipped.push(id, id);
-                self.buffer.pop_front();
+                self.leaves.pop();
                 continue;
             }
             match expect.next() {
@@ -516,7 +488,7 @@ impl<'a, C: ConnectionTrait> Run<'a, C> {
                 Some(e) => return tampered(Tamper::DeletedRow { id: e, block: no }),
                 None => return tampered(Tamper::InsertedRow { id }),
             }
-            if let Some((_, leaf)) = self.buffer.pop_front() {
+            if let Some((_, leaf)) = self.leaves.pop() {
                 leaves.push(leaf);
             }
         }
