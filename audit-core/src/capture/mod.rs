@@ -52,10 +52,7 @@ where
         return Ok(am);
     }
     let key = am.get_primary_key_value();
-    let prefetch = reads_old_row::<E>(!insert && key.is_some())
-        .then(|| prefetch::plan::<E, C>(db, &am))
-        .flatten();
-    check_write::<E, C>(db, prefetch.is_none()).await?;
+    let prefetch = check_write::<E, C>(db, &am, !insert && key.is_some()).await?;
     if E::capture_mode() == CaptureMode::Database {
         handoff::before_write::<E, C>(db).await?;
         return Ok(am);
@@ -82,32 +79,24 @@ where
         return handoff::after_write(db).await;
     }
     let id = record_id(&model.get_primary_key_value());
-    let changes = if insert {
+    let (changes, keys) = if insert {
         if let Err(e) = limits::check_record_id(E::audit_table(), &id) {
             return Err(unrecorded(db, e.to_string()).await);
         }
-        row_changes::<E>(Operation::Insert, None, Some(model))
+        let changes = row_changes::<E>(Operation::Insert, None, Some(model));
+        (changes, KeyHints::default())
     } else {
-        let old = match take_old_row::<E, C>(db, id.clone(), Some(model)).await {
-            Ok((Some(old), keys)) => (old, keys),
-            Ok((None, _)) => {
-                let reason = format!(
-                    "the old state of `{}` {id} was not captured before the update",
-                    E::audit_table()
-                );
-                return Err(unrecorded(db, reason).await);
-            }
-            Err(e) => return Err(e),
+        let (Some(old), keys) = take_old_row::<E, C>(db, id.clone(), Some(model)).await? else {
+            let reason = format!(
+                "the old state of `{}` {id} was not captured before the update",
+                E::audit_table()
+            );
+            return Err(unrecorded(db, reason).await);
         };
-        let (old, keys) = old;
-        return write::<E, C>(
-            db,
-            row_changes::<E>(Operation::Update, Some(&old), Some(model)),
-            keys,
-        )
-        .await;
+        let changes = row_changes::<E>(Operation::Update, Some(&old), Some(model));
+        (changes, keys)
     };
-    write::<E, C>(db, changes, KeyHints::default()).await
+    write::<E, C>(db, changes, keys).await
 }
 
 /// Hook: runs before `delete`: the same checks and capture of the old row as an update.
@@ -120,10 +109,7 @@ where
         return Ok(am);
     }
     let key = am.get_primary_key_value();
-    let prefetch = reads_old_row::<E>(key.is_some())
-        .then(|| prefetch::plan::<E, C>(db, &am))
-        .flatten();
-    check_write::<E, C>(db, prefetch.is_none()).await?;
+    let prefetch = check_write::<E, C>(db, &am, key.is_some()).await?;
     if E::capture_mode() == CaptureMode::Database {
         handoff::before_write::<E, C>(db).await?;
         return Ok(am);
@@ -162,25 +148,25 @@ where
     .await
 }
 
-/// Whether the hooks read the old row of this write (an update or delete of a key,
-/// captured by the hooks).
-fn reads_old_row<E: AuditedEntity>(of_a_key: bool) -> bool {
-    of_a_key && E::capture_mode() == CaptureMode::Hooks
-}
-
-/// The checks every audited write passes before it changes anything: strict mode, the
-/// actor and context the audit table must hold, and a key-encryption key that can seal its
-/// personal columns (`check_keys`; else the old-row read checks it, [`prefetch`]).
+/// The checks every audited write of `am` passes before it changes anything: strict mode,
+/// the actor and context the audit table must hold, and a key-encryption key that can seal
+/// its personal columns. Where the hooks will read the write's old row (`of_a_key`: an
+/// update or delete of a key) and can read its keys with it, that read checks the key
+/// instead: the returned [`prefetch`] plan.
 async fn check_write<E: AuditedEntity, C: ConnectionTrait>(
     db: &C,
-    check_keys: bool,
-) -> Result<(), DbErr> {
+    am: &E::ActiveModel,
+    of_a_key: bool,
+) -> Result<Option<Prefetch>, DbErr> {
     strict::check::<E, C>(db).await?;
     limits::check_scope(E::audit_table(), &current_context())?;
-    if check_keys {
+    let prefetch = (of_a_key && E::capture_mode() == CaptureMode::Hooks)
+        .then(|| prefetch::plan::<E, C>(db, am))
+        .flatten();
+    if prefetch.is_none() {
         crate::erasure::check_ready::<E, C>(db).await?;
     }
-    Ok(())
+    Ok(prefetch)
 }
 
 /// Reads the old row of the write of `key` and keeps it for the `after_*` hook: in the

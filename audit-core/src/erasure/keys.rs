@@ -62,22 +62,28 @@ async fn load<C: ConnectionTrait>(
         for row in rows {
             let id: String = row.try_get("", "key_id").map_err(AuditError::Read)?;
             let wrapped: String = row.try_get("", "wrapped").map_err(AuditError::Read)?;
-            let wrapped = hex::decode(wrapped)
-                .map_err(|_| AuditError::Personal(format!("data key {id} is not hex")))?;
+            let wrapped = decode_wrapped(&id, &wrapped)?;
             found.insert(id, wrapped);
         }
     }
     Ok(found)
 }
 
-/// `(SELECT wrapped FROM audit_subject_key WHERE key_id = <id>)`: one wrapped key, or NULL.
-pub(crate) fn wrapped_subquery(id: String) -> sea_orm::sea_query::Expr {
+/// The stored (hex) form of the wrapped key of `id`, as bytes.
+pub(crate) fn decode_wrapped(id: &str, stored: &str) -> Result<Vec<u8>, AuditError> {
+    hex::decode(stored).map_err(|_| AuditError::Personal(format!("data key {id} is not hex")))
+}
+
+/// `(SELECT wrapped FROM audit_subject_key WHERE key_id = <key_id>)`: one wrapped key, or
+/// NULL. `key_id` may be a value or an expression over the outer query's row.
+pub(crate) fn wrapped_subquery(key_id: sea_orm::sea_query::Expr) -> sea_orm::sea_query::Expr {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement};
 
+    let column = |name: &str| Expr::col((Alias::new(KEY_TABLE), Alias::new(name)));
     let select = Query::select()
-        .column(Alias::new("wrapped"))
+        .expr(column("wrapped"))
         .from(Alias::new(KEY_TABLE))
-        .and_where(Expr::col(Alias::new("key_id")).eq(id))
+        .and_where(column("key_id").eq(key_id))
         .to_owned();
     Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(select)))
 }

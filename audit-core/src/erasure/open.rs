@@ -5,7 +5,7 @@ use sea_orm::ConnectionTrait;
 use sea_orm::DbBackend;
 use sea_orm::QueryResult;
 #[cfg(feature = "erasure")]
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 
 use crate::{AuditEntry, AuditError};
 
@@ -40,17 +40,9 @@ pub(crate) fn select_keys(select: &mut SelectStatement, backend: DbBackend, tabl
             // (Text that is not JSON fails the statement; it would fail the read anyway.)
             _ => format!("json_extract({value}, '$.key')"),
         };
-        let mut wrapped = Query::select();
-        wrapped
-            .column((Alias::new(super::keys::KEY_TABLE), Alias::new("wrapped")))
-            .from(Alias::new(super::keys::KEY_TABLE))
-            .and_where(
-                Expr::col((Alias::new(super::keys::KEY_TABLE), Alias::new("key_id")))
-                    .eq(Expr::cust(key_id.clone())),
-            );
-        select.expr_as(Expr::cust(key_id), Alias::new(id_alias));
+        select.expr_as(Expr::cust(key_id.clone()), Alias::new(id_alias));
         select.expr_as(
-            Expr::SubQuery(None, Box::new(wrapped.into_sub_query_statement())),
+            super::keys::wrapped_subquery(Expr::cust(key_id)),
             Alias::new(key_alias),
         );
     }
@@ -157,8 +149,7 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
             None => looked_up.remove(id),
             Some(None) => None,
             Some(Some(wrapped)) => {
-                let wrapped = hex::decode(wrapped)
-                    .map_err(|_| AuditError::Personal(format!("data key {id} is not hex")))?;
+                let wrapped = super::keys::decode_wrapped(id, wrapped)?;
                 Some(DataKey::from_bytes(&kek.unwrap(id, &wrapped).await?)?)
             }
         });

@@ -71,10 +71,12 @@ impl Prefetch {
     ) -> sea_orm::Select<E> {
         use sea_orm::QuerySelect;
 
-        let check = super::keys::wrapped_subquery(super::keys::CHECK_ID.to_owned());
+        use sea_orm::sea_query::Expr;
+
+        let check = super::keys::wrapped_subquery(Expr::val(super::keys::CHECK_ID));
         let subject = match &self.subject_key_id {
-            Some(id) => super::keys::wrapped_subquery(id.clone()),
-            None => sea_orm::sea_query::Expr::null(),
+            Some(id) => super::keys::wrapped_subquery(Expr::val(id.as_str())),
+            None => Expr::null(),
         };
         select
             .column_as(check, CHECK_COLUMN)
@@ -94,18 +96,18 @@ impl Prefetch {
             super::keys::check_kek(db, kek.as_ref()).await?;
             return Ok(KeyHints::default());
         };
-        let column = |name| -> Result<Option<Vec<u8>>, AuditError> {
-            let hex: Option<String> = row.try_get("", name).map_err(AuditError::Read)?;
-            hex.map(|h| {
-                hex::decode(h).map_err(|_| AuditError::Personal("a data key is not hex".into()))
-            })
-            .transpose()
+        let column = |name| -> Result<Option<String>, AuditError> {
+            row.try_get("", name).map_err(AuditError::Read)
         };
         if let Some(check) = column(CHECK_COLUMN)? {
+            let check = super::keys::decode_wrapped(super::keys::CHECK_ID, &check)?;
             kek.unwrap(super::keys::CHECK_ID, &check).await?;
         }
         let wrapped = match (self.subject_key_id, column(SUBJECT_COLUMN)?) {
-            (Some(id), Some(key)) => vec![(id, key)],
+            (Some(id), Some(key)) => {
+                let key = super::keys::decode_wrapped(&id, &key)?;
+                vec![(id, key)]
+            }
             _ => Vec::new(),
         };
         Ok(KeyHints { wrapped })
@@ -138,6 +140,11 @@ const SUBJECT_COLUMN: &str = "audit_core_subject_key";
 
 #[cfg(feature = "erasure")]
 impl KeyHints {
+    /// Whether the write read any key ahead.
+    pub(crate) fn holds_any(&self) -> bool {
+        !self.wrapped.is_empty()
+    }
+
     /// The wrapped keys of `ids` if these hints hold every one of them.
     pub(crate) fn covering(
         hints: &[&KeyHints],

@@ -55,12 +55,13 @@ pub(crate) async fn seal_rows<C: ConnectionTrait>(
     let mut ids: Vec<String> = key_ids.into_values().collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut hints: Vec<&super::KeyHints> = Vec::new();
-    for (changeset, _) in rows {
-        if !hints.iter().any(|h| std::ptr::eq(*h, &changeset.keys)) {
-            hints.push(&changeset.keys);
-        }
-    }
+    // The keys the writes read ahead (the rows of one changeset are consecutive).
+    let mut hints: Vec<&super::KeyHints> = rows
+        .iter()
+        .map(|(changeset, _)| &changeset.keys)
+        .filter(|hints| hints.holds_any())
+        .collect();
+    hints.dedup_by(|a, b| std::ptr::eq(*a, *b));
     let keys = super::keys::data_keys_hinted(db, &*kek, &ids, true, &hints).await?;
     let mut sealed = Vec::with_capacity(rows.len());
     for ((changeset, row), side_ids) in rows.iter().zip(sides) {
