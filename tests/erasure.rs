@@ -158,7 +158,7 @@ async fn sealed_and_read_in_clear(backend: Backend) {
             "{backend:?}: plaintext stored: {text}"
         );
         assert!(
-            text.contains("xchacha20poly1305") && text.contains("paid"),
+            text.contains(r#""enc":"aes256gcm""#) && text.contains("paid"),
             "{text}"
         );
 

@@ -1,7 +1,7 @@
 //! Crypto-shredding: personal data in the trail that can be erased without touching it.
 //!
 //! Columns marked `#[audit(personal)]` are recorded sealed: each old and new value is
-//! encrypted with XChaCha20-Poly1305 under a data key of its own data subject (by default
+//! encrypted with AES-256-GCM under a data key of its own data subject (by default
 //! the record itself; `#[audit(subject = "user_id")]` names the column holding it, and
 //! `#[audit(subject_kind = "user")]` the kind of subject, by default the audit label), with
 //! a fresh random nonce and associated data binding the table, record, column, changeset
@@ -15,7 +15,8 @@
 //! its backups, then reads as [`ERASED`] ([`Personal::Erased`]).
 //!
 //! A sealed value is stored as the JSON object
-//! `{"c":"<ciphertext hex>","enc":"xchacha20poly1305","key":"<key id>","n":"<nonce hex>"}`.
+//! `{"c":"<ciphertext hex>","enc":"aes256gcm","key":"<key id>","n":"<nonce hex>"}`
+//! (values sealed by 0.1 name `"xchacha20poly1305"` and still open).
 //!
 //! Reads through an entity ([`crate::history()`], [`crate::table_history`] and everything
 //! built on them: versions, `as_of`, diffs, undo) open the values and mark each personal

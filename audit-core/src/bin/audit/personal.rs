@@ -12,18 +12,21 @@ use serde_json::Value as Json;
 /// The key table (`audit_subject_key`, made by `create_audit_table`; the erasure's audit
 /// rows carry the same label).
 const KEY_TABLE: &str = audit_core::erasure::ERASURE_LABEL;
-/// The algorithm a sealed value names.
-const ALGORITHM: &str = "xchacha20poly1305";
+/// The algorithms a sealed value may name.
+const ALGORITHMS: [&str; 2] = ["aes256gcm", "xchacha20poly1305"];
 /// Key ids per statement.
 const IDS_PER_STATEMENT: usize = 500;
 
 /// The key id of a value in sealed form
-/// (`{"c": <hex>, "enc": "xchacha20poly1305", "key": <key id>, "n": <hex>}`).
+/// (`{"c": <hex>, "enc": "aes256gcm", "key": <key id>, "n": <hex>}`).
 pub fn sealed_key_id(json: &Json) -> Option<&str> {
     let object = json.as_object()?;
     let hex_field = |k: &str| object.get(k).and_then(Json::as_str).is_some();
     if object.len() != 4
-        || object.get("enc").and_then(Json::as_str) != Some(ALGORITHM)
+        || !object
+            .get("enc")
+            .and_then(Json::as_str)
+            .is_some_and(|enc| ALGORITHMS.contains(&enc))
         || !hex_field("c")
         || !hex_field("n")
     {
