@@ -165,6 +165,21 @@ pub trait AuditedEntity: EntityTrait {
         None
     }
 
+    /// The kind of data subject when each record is its own subject (`#[audit(personal)]`
+    /// columns without `subject` or `subject_with`), else `None`: a record's history then
+    /// names its subject's key before reading, and reads that key once, not per row.
+    ///
+    #[cfg_attr(feature = "derive", doc = "```")]
+    #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
+    /// # include!("../doctest/person.rs");
+    /// use audit_core::AuditedEntity;
+    /// // `person` has `#[audit(subject_kind = "user")]` and no `subject`.
+    /// assert_eq!(person::Entity::record_subject_kind(), Some("user"));
+    /// ```
+    fn record_subject_kind() -> Option<&'static str> {
+        None
+    }
+
     /// The data subject of the record an active model writes, where every column of it is
     /// set (else `None`): lets the write read the subject's key with its old row.
     ///

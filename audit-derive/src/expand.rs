@@ -223,6 +223,7 @@ fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStr
         .subject
         .as_ref()
         .and_then(|s| fields.iter().find(|f| f.ident == s.value().as_str()));
+    let record_is_subject = with.is_none() && field.is_none();
     let key = match (with, field) {
         (Some(with), _) => {
             quote!(#orm::sea_query::IntoValueTuple::into_value_tuple(#with(model)))
@@ -233,7 +234,16 @@ fn data_subject_fn(attrs: &StructAttrs, fields: &[Field<'_>]) -> Option<TokenStr
         }
         (None, None) => quote!(#orm::ModelTrait::get_primary_key_value(model)),
     };
+    let record_subject_kind = record_is_subject.then(|| {
+        quote! {
+            fn record_subject_kind() -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#kind)
+            }
+        }
+    });
     Some(quote! {
+        #record_subject_kind
+
         fn data_subject(model: &Model) -> ::core::option::Option<::audit_core::erasure::Subject> {
             ::core::option::Option::Some(::audit_core::erasure::Subject::of(#kind, &#key))
         }

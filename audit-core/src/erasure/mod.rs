@@ -51,9 +51,9 @@ pub use erase::{ERASURE_LABEL, erase_subject};
 pub use kek::{KeyEncryptionKey, LocalKek, set_key_encryption_key, with_key_encryption_key};
 #[cfg(feature = "erasure")]
 pub(crate) use keys::key_table_sql;
+pub(crate) use open::{ReadKeys, open_entries};
 #[cfg(feature = "erasure")]
-pub(crate) use open::select_keys;
-pub(crate) use open::{RowKeys, open_entries};
+pub(crate) use open::{select_keys, select_subject_key};
 pub(crate) use prefetch::KeyHints;
 pub(crate) use seal::seal_rows;
 
@@ -233,6 +233,22 @@ impl fmt::Debug for Subject {
 }
 
 /// The text form of a subject key; `None` for SQL NULL.
+/// The key id of `subject`'s data key under the configured key-encryption key; `None`
+/// without one (or for a NULL subject).
+pub(crate) fn subject_key_id(subject: &Subject) -> Option<String> {
+    #[cfg(feature = "erasure")]
+    return Some(
+        kek::current()
+            .ok()?
+            .subject_key_id(subject.kind, subject.id.as_ref()?),
+    );
+    #[cfg(not(feature = "erasure"))]
+    {
+        let _ = subject;
+        None
+    }
+}
+
 pub(crate) fn subject_id(key: &ValueTuple) -> Option<String> {
     if let ValueTuple::One(value) = key
         && crate::value::encode(value).is_null()

@@ -9,13 +9,43 @@ use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 
 use crate::{AuditEntry, AuditError};
 
+/// The wrapped data keys read in a history's own statement, so that opening its values
+/// needs no second one.
+pub(crate) enum ReadKeys {
+    /// None: every key is looked up in the key table.
+    None,
+    /// Per row, its two values' (see [`select_keys`]).
+    #[cfg_attr(not(feature = "erasure"), allow(dead_code))]
+    PerRow(Vec<RowKeys>),
+    /// One subject's, read once (see [`select_subject_key`]): its key id and the wrapped key
+    /// stored under it (`None`: no key, or erased).
+    #[cfg_attr(not(feature = "erasure"), allow(dead_code))]
+    Subject {
+        key_id: String,
+        wrapped: Option<String>,
+    },
+}
+
 /// The wrapped data keys of one audit row's two values, read in the row's own statement
 /// (see [`select_keys`]): per side, the key id the database found in the stored value and
 /// the wrapped key stored under that id (`None`: no key, or erased).
-#[derive(Default)]
 pub(crate) struct RowKeys {
     #[cfg_attr(not(feature = "erasure"), allow(dead_code))]
     sides: [(Option<String>, Option<String>); 2],
+}
+
+/// The alias of the column [`select_subject_key`] adds.
+#[cfg(feature = "erasure")]
+const SUBJECT_KEY_COLUMN: &str = "audit_subject_key";
+
+/// Adds to `select` the wrapped data key stored under `key_id`, as a subquery that does not
+/// depend on the row: the database evaluates it once, whatever the number of rows.
+#[cfg(feature = "erasure")]
+pub(crate) fn select_subject_key(select: &mut SelectStatement, key_id: &str) {
+    select.expr_as(
+        super::keys::wrapped_subquery(Expr::val(key_id)),
+        Alias::new(SUBJECT_KEY_COLUMN),
+    );
 }
 
 /// The aliases of the columns [`select_keys`] adds: per side, its key id and wrapped key.
@@ -48,20 +78,54 @@ pub(crate) fn select_keys(select: &mut SelectStatement, backend: DbBackend, tabl
     }
 }
 
-impl RowKeys {
-    /// The columns [`select_keys`] added to `row`. A column the database typed otherwise
-    /// than as text (SQLite's `json_extract` of a number) reads as absent.
+/// Text column `col` of `row`. A column the database typed otherwise than as text
+/// (SQLite's `json_extract` of a number) reads as absent.
+#[cfg(feature = "erasure")]
+fn text(row: &QueryResult, col: &str) -> Option<String> {
+    row.try_get::<Option<String>>("", col).ok().flatten()
+}
+
+impl ReadKeys {
+    /// The keys [`select_subject_key`] (when `subject_key` names the key id it read) or
+    /// [`select_keys`] added to `rows`.
     #[cfg(feature = "erasure")]
-    pub(crate) fn from_row(row: &QueryResult) -> Self {
-        let text = |col: &str| row.try_get::<Option<String>>("", col).ok().flatten();
-        RowKeys {
-            sides: KEY_COLUMNS.map(|[id, key]| (text(id), text(key))),
+    pub(crate) fn from_rows(rows: &[QueryResult], subject_key: Option<String>) -> Self {
+        match subject_key {
+            Some(key_id) => ReadKeys::Subject {
+                key_id,
+                wrapped: rows.first().and_then(|row| text(row, SUBJECT_KEY_COLUMN)),
+            },
+            None => ReadKeys::PerRow(
+                rows.iter()
+                    .map(|row| RowKeys {
+                        sides: KEY_COLUMNS.map(|[id, key]| (text(row, id), text(row, key))),
+                    })
+                    .collect(),
+            ),
         }
     }
 
     #[cfg(not(feature = "erasure"))]
-    pub(crate) fn from_row(_row: &QueryResult) -> Self {
-        RowKeys::default()
+    pub(crate) fn from_rows(_rows: &[QueryResult], _subject_key: Option<String>) -> Self {
+        ReadKeys::None
+    }
+
+    /// The wrapped key read for `key_id`, the id of side `side` of entry `entry`:
+    /// `Some(None)` when the read found none stored, `None` when it did not look.
+    #[cfg(feature = "erasure")]
+    fn read_for(&self, entry: usize, side: usize, key_id: &str) -> Option<Option<&str>> {
+        match self {
+            ReadKeys::None => None,
+            ReadKeys::PerRow(rows) => match &rows[entry].sides[side] {
+                (Some(id), wrapped) if id == key_id => Some(wrapped.as_deref()),
+                _ => None,
+            },
+            ReadKeys::Subject {
+                key_id: id,
+                wrapped,
+            } if id == key_id => Some(wrapped.as_deref()),
+            ReadKeys::Subject { .. } => None,
+        }
     }
 }
 
@@ -71,14 +135,14 @@ impl RowKeys {
 /// sealed form (recorded before the column was personal) are left as they are. Fails
 /// without a key-encryption key, or with one that does not open a subject's key.
 ///
-/// `row_keys`, when given, are the keys read with the entries (one per entry, see
-/// [`select_keys`]); a key id they do not cover is looked up in the key table.
+/// `read_keys` are the keys read with the entries; a key id they do not cover is looked up
+/// in the key table.
 #[cfg(feature = "erasure")]
 pub(crate) async fn open_entries<C: ConnectionTrait>(
     db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
-    row_keys: Option<&[RowKeys]>,
+    read_keys: &ReadKeys,
 ) -> Result<(), AuditError> {
     use super::Personal;
     use super::cipher::{DataKey, Place, Sealed, open, parse};
@@ -112,12 +176,8 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
                     ids.len() - 1
                 }
             };
-            if found[key].is_none()
-                && let Some(keys) = row_keys
-                && let (Some(id), wrapped) = &keys[index].sides[side]
-                && id == sealed.key_id
-            {
-                found[key] = Some(wrapped.as_deref());
+            if found[key].is_none() {
+                found[key] = read_keys.read_for(index, side, sealed.key_id);
             }
             openings.push(Opening {
                 entry: index,
@@ -199,7 +259,7 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     _db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
-    _row_keys: Option<&[RowKeys]>,
+    _read_keys: &ReadKeys,
 ) -> Result<(), AuditError> {
     match entries
         .iter()

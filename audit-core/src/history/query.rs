@@ -89,6 +89,9 @@ pub struct HistoryQuery {
     limit: Option<u64>,
     /// The entity's `#[audit(personal)]` columns: opened on read, refused in value filters.
     personal: Vec<&'static str>,
+    /// The data subject of the record read, where the record is its own subject: its key
+    /// is read once with the rows (see [`AuditedEntity::record_subject_kind`]).
+    record_subject: Option<crate::erasure::Subject>,
 }
 
 /// The history of one record of `E`, by primary key (a tuple for a composite key); the
@@ -138,6 +141,7 @@ pub fn history<E: AuditedEntity>(key: impl Into<KeyOf<E>>) -> HistoryQuery {
 pub(crate) fn record_history<E: AuditedEntity>(key: &ValueTuple) -> HistoryQuery {
     HistoryQuery {
         record_id: record_ids(key),
+        record_subject: E::record_subject_kind().map(|kind| crate::erasure::Subject::of(kind, key)),
         ..table_history::<E>()
     }
 }
@@ -274,6 +278,7 @@ impl HistoryQuery {
     /// ```
     pub fn record_id(mut self, record_id: impl Into<String>) -> Self {
         self.record_id = vec![record_id.into()];
+        self.record_subject = None;
         self
     }
 
@@ -579,6 +584,21 @@ impl HistoryQuery {
     /// assert!(select.sql.contains(r#"WHERE "actor" = $1"#), "{}", select.sql);
     /// ```
     pub fn statement(&self, backend: DbBackend) -> Statement {
+        self.statement_with(backend, self.record_key_id().as_deref())
+    }
+
+    /// The key id of the record's data subject, where the record is its own subject and a
+    /// key-encryption key is configured.
+    fn record_key_id(&self) -> Option<String> {
+        if self.personal.is_empty() {
+            return None;
+        }
+        crate::erasure::subject_key_id(self.record_subject.as_ref()?)
+    }
+
+    /// [`HistoryQuery::statement`], reading the wrapped key stored under `record_key` (the
+    /// record's subject's key id) once, else each row's keys.
+    fn statement_with(&self, backend: DbBackend, record_key: Option<&str>) -> Statement {
         let col = |name: &str| Expr::col(Alias::new(name));
         let mut select = Query::select();
         select
@@ -690,9 +710,13 @@ impl HistoryQuery {
         }
         // The subjects' wrapped keys, read with the rows (no second statement to open them).
         #[cfg(feature = "erasure")]
-        if !self.personal.is_empty() {
-            crate::erasure::select_keys(&mut select, backend, &config::table_name());
+        match record_key {
+            _ if self.personal.is_empty() => {}
+            Some(key_id) => crate::erasure::select_subject_key(&mut select, key_id),
+            None => crate::erasure::select_keys(&mut select, backend, &config::table_name()),
         }
+        #[cfg(not(feature = "erasure"))]
+        let _ = record_key;
         backend.build(&select)
     }
 
@@ -720,8 +744,9 @@ impl HistoryQuery {
             otel.status_code = tracing::field::Empty,
         );
         let read = async {
+            let record_key = self.record_key_id();
             let rows = db
-                .query_all_raw(self.statement(backend))
+                .query_all_raw(self.statement_with(backend, record_key.as_deref()))
                 .await
                 .map_err(AuditError::Read)?;
             tracing::Span::current().record("audit.rows", rows.len());
@@ -729,12 +754,11 @@ impl HistoryQuery {
                 .iter()
                 .map(|row| AuditEntry::from_row(backend, row))
                 .collect::<Result<Vec<_>, _>>()?;
-            let keys = (cfg!(feature = "erasure") && !self.personal.is_empty()).then(|| {
-                rows.iter()
-                    .map(crate::erasure::RowKeys::from_row)
-                    .collect::<Vec<_>>()
-            });
-            crate::erasure::open_entries(db, &self.personal, &mut entries, keys.as_deref()).await?;
+            let keys = match self.personal.is_empty() {
+                true => crate::erasure::ReadKeys::None,
+                false => crate::erasure::ReadKeys::from_rows(&rows, record_key),
+            };
+            crate::erasure::open_entries(db, &self.personal, &mut entries, &keys).await?;
             Ok(entries)
         };
         crate::spans::traced(span, read).await
