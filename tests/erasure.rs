@@ -741,3 +741,77 @@ on_every_backend!(history_reads_keys_in_its_own_statement:
     history_reads_keys_in_its_own_statement_sqlite => Sqlite,
     history_reads_keys_in_its_own_statement_postgres => Postgres,
     history_reads_keys_in_its_own_statement_mysql => MySql);
+
+/// A personal column's values that are not in the plain stored form still read: one recorded
+/// before the column was personal reads as it is; a sealed value spelled with escapes
+/// (SQLite keeps text as written) opens like the value it spells.
+async fn values_not_in_the_plain_stored_form_still_read(backend: Backend) {
+    let Some(fresh) = fresh(backend, 2).await else {
+        return;
+    };
+    let db = &fresh.db;
+    erasure::with_key_encryption_key(kek(1), async {
+        add_person(db, 1, "ann@example.org").await;
+        let json = |text: &str| match backend {
+            Backend::Postgres => format!("CAST('{text}' AS jsonb)"),
+            _ => format!("'{text}'"),
+        };
+        let legacy = format!(
+            "INSERT INTO audit_log (changeset_id, table_name, record_id, operation, column_name, \
+             old_value, new_value, actor, changed_at, context) \
+             SELECT 'legacy', table_name, record_id, 'update', column_name, {}, {}, actor, \
+             changed_at, context FROM audit_log WHERE column_name = 'email'",
+            json(r#""was@example.org""#),
+            json(r#""plain@example.org""#),
+        );
+        db.execute_unprepared(&legacy).await.expect("legacy row");
+        if backend == Backend::Sqlite {
+            let escaped = "INSERT INTO audit_log (changeset_id, table_name, record_id, \
+                 operation, column_name, old_value, new_value, actor, changed_at, context) \
+                 SELECT changeset_id, table_name, record_id, operation, column_name, old_value, \
+                 replace(new_value, '\"enc\":\"aes256gcm\"', '\"enc\":\"aes256\\u0067cm\"'), \
+                 actor, changed_at, context FROM audit_log \
+                 WHERE column_name = 'email' AND operation = 'insert'";
+            db.execute_unprepared(escaped).await.expect("escaped row");
+            let spelled =
+                r"SELECT COUNT(*) FROM audit_log WHERE instr(new_value, 'aes256\u0067cm') > 0";
+            assert_eq!(
+                count(db, spelled).await,
+                1,
+                "the stored text keeps its escape"
+            );
+        }
+
+        let entries = audit_core::history::<person::Entity>(1)
+            .column(person::Column::Email)
+            .fetch(db)
+            .await
+            .expect("history");
+        let values: Vec<_> = entries
+            .iter()
+            .map(|e| (e.old_value.clone(), e.new_value.clone(), e.personal))
+            .collect();
+        let opened = (
+            None,
+            Some(json!("ann@example.org")),
+            Some(Personal::Readable),
+        );
+        let legacy = (
+            Some(json!("was@example.org")),
+            Some(json!("plain@example.org")),
+            None,
+        );
+        let expected = match backend {
+            Backend::Sqlite => vec![opened.clone(), legacy, opened],
+            _ => vec![opened, legacy],
+        };
+        assert_eq!(values, expected, "{backend:?}");
+    })
+    .await;
+    fresh.cleanup().await.expect("cleanup");
+}
+
+on_every_backend!(values_not_in_the_plain_stored_form_still_read:
+    values_not_in_the_plain_stored_form_still_read_sqlite => Sqlite,
+    values_not_in_the_plain_stored_form_still_read_postgres => Postgres,
+    values_not_in_the_plain_stored_form_still_read_mysql => MySql);

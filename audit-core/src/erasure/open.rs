@@ -12,8 +12,6 @@ use crate::{AuditEntry, AuditError};
 /// The wrapped data keys read in a history's own statement, so that opening its values
 /// needs no second one.
 pub(crate) enum ReadKeys {
-    /// None: every key is looked up in the key table.
-    None,
     /// Per row, its two values' (see [`select_keys`]).
     #[cfg_attr(not(feature = "erasure"), allow(dead_code))]
     PerRow(Vec<RowKeys>),
@@ -107,7 +105,7 @@ impl ReadKeys {
 
     #[cfg(not(feature = "erasure"))]
     pub(crate) fn from_rows(_rows: &[QueryResult], _subject_key: Option<String>) -> Self {
-        ReadKeys::None
+        ReadKeys::PerRow(Vec::new())
     }
 
     /// The wrapped key read for `key_id`, the id of side `side` of entry `entry`:
@@ -115,7 +113,6 @@ impl ReadKeys {
     #[cfg(feature = "erasure")]
     fn read_for(&self, entry: usize, side: usize, key_id: &str) -> Option<Option<&str>> {
         match self {
-            ReadKeys::None => None,
             ReadKeys::PerRow(rows) => match &rows[entry].sides[side] {
                 (Some(id), wrapped) if id == key_id => Some(wrapped.as_deref()),
                 _ => None,
@@ -129,7 +126,8 @@ impl ReadKeys {
     }
 }
 
-/// Opens the sealed values of the entries of `personal` columns in place, and marks each
+/// Opens the sealed values of the entries of `personal` columns, `stored` as text (old,
+/// new; one pair per entry, see [`AuditEntry::from_personal_row`]) into the entries, and marks each
 /// with [`AuditEntry::personal`]: a value whose subject was erased reads as
 /// [`super::ERASED`], one that does not open as [`super::UNREADABLE`]. Values not in
 /// sealed form (recorded before the column was personal) are left as they are. Fails
@@ -142,10 +140,11 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
+    stored: &[[Option<String>; 2]],
     read_keys: &ReadKeys,
 ) -> Result<(), AuditError> {
     use super::Personal;
-    use super::cipher::{DataKey, Place, Sealed, open, parse};
+    use super::cipher::{DataKey, Place, Sealed, open, parse, parse_text};
 
     /// One sealed value: where it is, and the index of its key id in `ids`.
     struct Opening {
@@ -160,13 +159,33 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     // when no row's columns named that id.
     let mut found: Vec<Option<Option<&str>>> = Vec::new();
     let mut openings = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
+    for (index, (entry, stored)) in entries.iter_mut().zip(stored).enumerate() {
         if !personal.contains(&entry.column.as_str()) {
             continue;
         }
-        for (side, slot) in [&entry.old_value, &entry.new_value].into_iter().enumerate() {
-            let Some(sealed) = slot.as_ref().and_then(parse) else {
-                continue;
+        for (side, text) in stored.iter().enumerate() {
+            let Some(text) = text else { continue };
+            // The stored form without escapes is read straight from its text; any other
+            // text is parsed as JSON, and opened if it is a sealed value after all.
+            let parsed;
+            let sealed = match parse_text(text) {
+                Some(sealed) => sealed,
+                None => {
+                    let name = ["old_value", "new_value"][side];
+                    parsed = crate::history::parse_json(name, text)?;
+                    match parse(&parsed) {
+                        Some(sealed) => sealed,
+                        None => {
+                            // Recorded before the column was personal: as it is.
+                            let slot = match side {
+                                0 => &mut entry.old_value,
+                                _ => &mut entry.new_value,
+                            };
+                            *slot = Some(parsed);
+                            continue;
+                        }
+                    }
+                }
             };
             let key = match ids.iter().position(|id| id == sealed.key_id) {
                 Some(key) => key,
@@ -259,6 +278,7 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
     _db: &C,
     personal: &[&'static str],
     entries: &mut [AuditEntry],
+    _stored: &[[Option<String>; 2]],
     _read_keys: &ReadKeys,
 ) -> Result<(), AuditError> {
     match entries

@@ -72,19 +72,46 @@ pub(crate) const COLUMNS: [&str; 11] = [
 impl AuditEntry {
     /// Reads one row selected with [`COLUMNS`].
     pub(crate) fn from_row(backend: DbBackend, row: &QueryResult) -> Result<Self, AuditError> {
-        let read = |e: DbErr| AuditError::Read(e);
-        let json = |col: &str| -> Result<Option<Json>, AuditError> {
-            if backend == DbBackend::Postgres {
-                return row.try_get::<Option<Json>>("", col).map_err(read);
-            }
-            let text: Option<String> = row.try_get("", col).map_err(read)?;
-            text.map(|t| {
-                serde_json::from_str(&t).map_err(|e| {
-                    AuditError::Read(DbErr::Custom(format!("audit `{col}` is not JSON: {e}")))
-                })
-            })
-            .transpose()
+        let old_value = json_column(backend, row, "old_value")?;
+        let new_value = json_column(backend, row, "new_value")?;
+        Self::with_values(backend, row, old_value, new_value)
+    }
+
+    /// [`AuditEntry::from_row`] for a read of an entity's history where the values of its
+    /// `personal` columns are selected as text on every backend: those values are left
+    /// `None` here and returned as stored (old, new), for the erasure step to open without
+    /// building a JSON object of each sealed value first.
+    pub(crate) fn from_personal_row(
+        backend: DbBackend,
+        row: &QueryResult,
+        personal: &[&str],
+    ) -> Result<(Self, [Option<String>; 2]), AuditError> {
+        let text = |col: &str| {
+            row.try_get::<Option<String>>("", col)
+                .map_err(AuditError::Read)
         };
+        let stored = [text("old_value")?, text("new_value")?];
+        let column: String = row.try_get("", "column_name").map_err(AuditError::Read)?;
+        if personal.contains(&column.as_str()) {
+            return Ok((Self::with_values(backend, row, None, None)?, stored));
+        }
+        let [old, new] = stored;
+        let old_value = old.map(|t| parse_json("old_value", &t)).transpose()?;
+        let new_value = new.map(|t| parse_json("new_value", &t)).transpose()?;
+        Ok((
+            Self::with_values(backend, row, old_value, new_value)?,
+            [None, None],
+        ))
+    }
+
+    /// The entry of `row` with the values given.
+    fn with_values(
+        backend: DbBackend,
+        row: &QueryResult,
+        old_value: Option<Json>,
+        new_value: Option<Json>,
+    ) -> Result<Self, AuditError> {
+        let read = |e: DbErr| AuditError::Read(e);
         let operation: String = row.try_get("", "operation").map_err(read)?;
         Ok(AuditEntry {
             id: row.try_get("", "id").map_err(read)?,
@@ -93,14 +120,35 @@ impl AuditEntry {
             record_id: row.try_get("", "record_id").map_err(read)?,
             operation: operation.parse()?,
             column: row.try_get("", "column_name").map_err(read)?,
-            old_value: json("old_value")?,
-            new_value: json("new_value")?,
+            old_value,
+            new_value,
             actor: row.try_get("", "actor").map_err(read)?,
             changed_at: changed_at(backend, row)?,
-            context: json("context")?,
+            context: json_column(backend, row, "context")?,
             personal: None,
         })
     }
+}
+
+/// JSON column `col` of `row` (PostgreSQL's `jsonb`, text elsewhere).
+fn json_column(
+    backend: DbBackend,
+    row: &QueryResult,
+    col: &str,
+) -> Result<Option<Json>, AuditError> {
+    if backend == DbBackend::Postgres {
+        return row
+            .try_get::<Option<Json>>("", col)
+            .map_err(AuditError::Read);
+    }
+    let text: Option<String> = row.try_get("", col).map_err(AuditError::Read)?;
+    text.map(|t| parse_json(col, &t)).transpose()
+}
+
+/// `text`, the stored value of column `col`, as JSON.
+pub(crate) fn parse_json(col: &str, text: &str) -> Result<Json, AuditError> {
+    serde_json::from_str(text)
+        .map_err(|e| AuditError::Read(DbErr::Custom(format!("audit `{col}` is not JSON: {e}"))))
 }
 
 fn changed_at(backend: DbBackend, row: &QueryResult) -> Result<DateTime<Utc>, AuditError> {

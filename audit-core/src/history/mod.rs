@@ -85,5 +85,7 @@ pub use query::{HistoryQuery, KeyOf, Page, all_history, history, table_history};
 pub use undo::{OnConflict, restore, restore_with, revert};
 pub use versions::{Change, Version, versions};
 
+#[cfg(feature = "erasure")]
+pub(crate) use entry::parse_json;
 pub(crate) use state::RecordState;
 pub(crate) use versions::group;

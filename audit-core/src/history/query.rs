@@ -601,9 +601,22 @@ impl HistoryQuery {
     fn statement_with(&self, backend: DbBackend, record_key: Option<&str>) -> Statement {
         let col = |name: &str| Expr::col(Alias::new(name));
         let mut select = Query::select();
-        select
-            .columns(COLUMNS.map(Alias::new))
-            .from(Alias::new(config::table_name()));
+        if self.personal.is_empty() || backend != DbBackend::Postgres {
+            select.columns(COLUMNS.map(Alias::new));
+        } else {
+            // The values as text, as the other backends store them (for personal columns:
+            // see `AuditEntry::from_personal_row`).
+            for name in COLUMNS {
+                match name {
+                    "old_value" | "new_value" => select.expr_as(
+                        Expr::col(Alias::new(name)).cast_as(Alias::new("text")),
+                        Alias::new(name),
+                    ),
+                    _ => select.column(Alias::new(name)),
+                };
+            }
+        }
+        select.from(Alias::new(config::table_name()));
         let text = |s: &String| Value::String(Some(s.clone()));
         if let Some(table) = &self.table {
             select.and_where(col("table_name").eq(text(table)));
@@ -750,15 +763,20 @@ impl HistoryQuery {
                 .await
                 .map_err(AuditError::Read)?;
             tracing::Span::current().record("audit.rows", rows.len());
-            let mut entries = rows
+            if self.personal.is_empty() {
+                return rows
+                    .iter()
+                    .map(|row| AuditEntry::from_row(backend, row))
+                    .collect::<Result<Vec<_>, _>>();
+            }
+            let (mut entries, stored): (Vec<_>, Vec<_>) = rows
                 .iter()
-                .map(|row| AuditEntry::from_row(backend, row))
-                .collect::<Result<Vec<_>, _>>()?;
-            let keys = match self.personal.is_empty() {
-                true => crate::erasure::ReadKeys::None,
-                false => crate::erasure::ReadKeys::from_rows(&rows, record_key),
-            };
-            crate::erasure::open_entries(db, &self.personal, &mut entries, &keys).await?;
+                .map(|row| AuditEntry::from_personal_row(backend, row, &self.personal))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip();
+            let keys = crate::erasure::ReadKeys::from_rows(&rows, record_key);
+            crate::erasure::open_entries(db, &self.personal, &mut entries, &stored, &keys).await?;
             Ok(entries)
         };
         crate::spans::traced(span, read).await
