@@ -206,7 +206,8 @@ async fn build(backend: Backend) -> Option<Trail> {
         .filter(|r| {
             r.1.new_value
                 .as_ref()
-                .is_some_and(|v| v.get("enc").is_some())
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v.starts_with("aes256gcm:"))
         })
         .count();
     assert_eq!(erasures, TASKS * 2, "{backend:?}: erasures in the trail");

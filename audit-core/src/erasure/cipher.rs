@@ -1,39 +1,25 @@
-//! Sealing one value under a data key, bound to where it is stored: AES-256-GCM for new
-//! writes; XChaCha20-Poly1305 values (sealed by 0.1) still open.
+//! Sealing one value under a data key, bound to where it is stored.
+//!
+//! New values are sealed with AES-256-GCM and stored as the JSON string
+//! `"aes256gcm:<key id>:<base64url of nonce, ciphertext and tag>"`; the JSON objects 0.1
+//! stored (`{"c": <hex>, "enc": "xchacha20poly1305", "key": <key id>, "n": <hex>}`,
+//! XChaCha20-Poly1305) still open.
 
 use aes_gcm::Aes256Gcm;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use serde_json::Value as Json;
 
 use crate::AuditError;
 
-/// The algorithm a sealed value names in its `enc`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Algorithm {
-    /// AES-256-GCM, 12-byte random nonces: what new values are sealed with (its
-    /// authentication key is set up once per data key, not once per value).
-    Aes256Gcm,
-    /// XChaCha20-Poly1305, 24-byte nonces: opened only.
-    XChaCha20Poly1305,
-}
-
-impl Algorithm {
-    fn named(enc: &str) -> Option<Self> {
-        match enc {
-            "aes256gcm" => Some(Algorithm::Aes256Gcm),
-            "xchacha20poly1305" => Some(Algorithm::XChaCha20Poly1305),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Algorithm::Aes256Gcm => "aes256gcm",
-            Algorithm::XChaCha20Poly1305 => "xchacha20poly1305",
-        }
-    }
-}
+/// What the stored text of a value sealed with AES-256-GCM starts with.
+pub(crate) const PREFIX: &str = "aes256gcm:";
+/// AES-256-GCM's nonce length.
+const NONCE_LEN: usize = 12;
+/// The `enc` of 0.1's sealed objects.
+const XCHACHA: &str = "xchacha20poly1305";
 
 /// A subject's data key, ready to seal and open.
 pub(crate) struct DataKey {
@@ -106,12 +92,12 @@ pub(crate) fn seal(
         .aes
         .encrypt(&nonce, payload)
         .map_err(|_| AuditError::Personal("encryption failed".into()))?;
-    let mut stored = serde_json::Map::new();
-    stored.insert("c".into(), hex::encode(ciphertext).into());
-    stored.insert("enc".into(), Algorithm::Aes256Gcm.name().into());
-    stored.insert("key".into(), key_id.into());
-    stored.insert("n".into(), hex::encode(nonce).into());
-    Ok(Json::Object(stored))
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    Ok(Json::String(format!(
+        "{PREFIX}{key_id}:{}",
+        URL_SAFE_NO_PAD.encode(sealed)
+    )))
 }
 
 /// A stored value in sealed form.
@@ -123,7 +109,7 @@ pub(crate) struct Sealed<'a> {
 
 /// A sealed value's nonce, of its algorithm's length.
 enum Nonce {
-    Aes256Gcm([u8; 12]),
+    Aes256Gcm([u8; NONCE_LEN]),
     XChaCha20Poly1305([u8; 24]),
 }
 
@@ -138,62 +124,46 @@ impl Sealed<'_> {
     }
 }
 
-/// The stored form's four fields, borrowed from its text.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredForm<'a> {
-    c: &'a str,
-    enc: &'a str,
-    key: &'a str,
-    n: &'a str,
-}
-
-impl<'a> StoredForm<'a> {
-    fn sealed(self) -> Option<Sealed<'a>> {
-        let algorithm = Algorithm::named(self.enc)?;
-        // (Decoded into buffers of the right size: `hex::decode` grows its `Vec` as it
-        // goes, a fifth of what sealed values added to a history read.)
-        let nonce = match algorithm {
-            Algorithm::Aes256Gcm => Nonce::Aes256Gcm(decode_array(self.n)?),
-            Algorithm::XChaCha20Poly1305 => Nonce::XChaCha20Poly1305(decode_array(self.n)?),
-        };
-        let mut ciphertext = vec![0; self.c.len() / 2];
-        hex::decode_to_slice(self.c, &mut ciphertext).ok()?;
-        Some(Sealed {
-            key_id: self.key,
-            nonce,
-            ciphertext,
-        })
-    }
-}
-
 /// `json` as a sealed value, `None` if it is not one.
 pub(crate) fn parse(json: &Json) -> Option<Sealed<'_>> {
-    let object = json.as_object()?;
-    let field = |name: &str| object.get(name)?.as_str();
-    if object.len() != 4 {
+    match json {
+        Json::String(text) => parse_str(text),
+        Json::Object(object) => {
+            let field = |name: &str| object.get(name)?.as_str();
+            if object.len() != 4 || field("enc")? != XCHACHA {
+                return None;
+            }
+            let mut nonce = [0; 24];
+            hex::decode_to_slice(field("n")?, &mut nonce).ok()?;
+            Some(Sealed {
+                key_id: field("key")?,
+                nonce: Nonce::XChaCha20Poly1305(nonce),
+                ciphertext: hex::decode(field("c")?).ok()?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The stored text of a value (JSON) as a sealed value, read without building a JSON
+/// value first; `None` if it is not one, or is spelled with escapes (see [`parse`]).
+pub(crate) fn parse_text(text: &str) -> Option<Sealed<'_>> {
+    parse_str(serde_json::from_str::<&str>(text).ok()?)
+}
+
+/// `"aes256gcm:<key id>:<base64url>"` as a sealed value.
+fn parse_str(text: &str) -> Option<Sealed<'_>> {
+    let (key_id, data) = text.strip_prefix(PREFIX)?.split_once(':')?;
+    let mut bytes = URL_SAFE_NO_PAD.decode(data).ok()?;
+    if bytes.len() < NONCE_LEN {
         return None;
     }
-    StoredForm {
-        c: field("c")?,
-        enc: field("enc")?,
-        key: field("key")?,
-        n: field("n")?,
-    }
-    .sealed()
-}
-
-/// The stored text of a value as a sealed value, read without building its JSON object;
-/// `None` if it is not one (or is spelled with escapes: see [`parse`]).
-pub(crate) fn parse_text(text: &str) -> Option<Sealed<'_>> {
-    serde_json::from_str::<StoredForm<'_>>(text).ok()?.sealed()
-}
-
-/// The `N` bytes `hex` spells, `None` if it spells anything else.
-fn decode_array<const N: usize>(hex: &str) -> Option<[u8; N]> {
-    let mut bytes = [0; N];
-    hex::decode_to_slice(hex, &mut bytes).ok()?;
-    Some(bytes)
+    let ciphertext = bytes.split_off(NONCE_LEN);
+    Some(Sealed {
+        key_id,
+        nonce: Nonce::Aes256Gcm(bytes.try_into().ok()?),
+        ciphertext,
+    })
 }
 
 /// The value `sealed` holds, `None` if it does not open under `key` at `place`.
@@ -228,8 +198,12 @@ mod tests {
         let key = DataKey::from_bytes(&[7; 32]).unwrap();
         let value = Json::from("ann@example.org");
         let stored = seal(&key, "k1", &PLACE, &value).unwrap();
-        assert_eq!(stored["enc"], "aes256gcm");
-        assert!(!stored.to_string().contains("ann@"));
+        let text = stored.as_str().unwrap();
+        assert!(text.starts_with("aes256gcm:k1:"), "{text}");
+        assert!(!text.contains("ann@"));
+        let stored_text = stored.to_string();
+        let sealed = parse_text(&stored_text).unwrap();
+        assert_eq!(open(&key, &sealed, &PLACE), Some(value.clone()));
         let sealed = parse(&stored).unwrap();
         assert_eq!(open(&key, &sealed, &PLACE), Some(value));
         let elsewhere = Place {
@@ -269,12 +243,19 @@ mod tests {
     }
 
     #[test]
-    fn a_nonce_of_the_wrong_length_is_not_a_sealed_value() {
-        let key = DataKey::from_bytes(&[7; 32]).unwrap();
-        let mut stored = seal(&key, "k1", &PLACE, &Json::from(1)).unwrap();
-        stored["enc"] = "xchacha20poly1305".into();
-        assert!(parse(&stored).is_none());
-        stored["enc"] = "rot13".into();
-        assert!(parse(&stored).is_none());
+    fn other_text_is_not_a_sealed_value() {
+        for text in [
+            "aes256gcm:k1",
+            "aes256gcm:k1:",
+            "aes256gcm:k1:AAAA",
+            "aes256gcm:k1:not base64!",
+            "rot13:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(parse(&Json::from(text)).is_none(), "{text}");
+        }
+        let object = serde_json::json!({"c": "00", "enc": "rot13", "key": "k1", "n": "00"});
+        assert!(parse(&object).is_none());
+        let short_nonce = serde_json::json!({"c": "00", "enc": XCHACHA, "key": "k1", "n": "00"});
+        assert!(parse(&short_nonce).is_none());
     }
 }

@@ -14,9 +14,10 @@
 //! records the erasure in the trail; every sealed value of the subject, in the trail and in
 //! its backups, then reads as [`ERASED`] ([`Personal::Erased`]).
 //!
-//! A sealed value is stored as the JSON object
-//! `{"c":"<ciphertext hex>","enc":"aes256gcm","key":"<key id>","n":"<nonce hex>"}`
-//! (values sealed by 0.1 name `"xchacha20poly1305"` and still open).
+//! A sealed value is stored as the JSON string
+//! `"aes256gcm:<key id>:<base64url of nonce, ciphertext and tag>"` (0.1 stored JSON objects
+//! `{"c":"<ciphertext hex>","enc":"xchacha20poly1305","key":"<key id>","n":"<nonce hex>"}`,
+//! which still open).
 //!
 //! Reads through an entity ([`crate::history()`], [`crate::table_history`] and everything
 //! built on them: versions, `as_of`, diffs, undo) open the values and mark each personal

@@ -62,11 +62,26 @@ pub(crate) fn select_keys(select: &mut SelectStatement, backend: DbBackend, tabl
     use crate::schema::quote;
     for (side, [id_alias, key_alias]) in ["old_value", "new_value"].iter().zip(KEY_COLUMNS) {
         let value = format!("{}.{}", quote(backend, table), quote(backend, side));
+        // `aes256gcm:<key id>:...`, or 0.1's object with its `key`.
+        let from = super::cipher::PREFIX.len() + 1;
         let key_id = match backend {
-            DbBackend::Postgres => format!("({value} ->> 'key')"),
-            DbBackend::MySql => format!("JSON_UNQUOTE(JSON_EXTRACT({value}, '$.key'))"),
+            DbBackend::Postgres => format!(
+                "(CASE WHEN jsonb_typeof({value}) = 'string' \
+                 THEN split_part(substr({value} #>> '{{}}', {from}), ':', 1) \
+                 ELSE {value} ->> 'key' END)"
+            ),
+            DbBackend::MySql => format!(
+                "(CASE WHEN JSON_TYPE({value}) = 'STRING' \
+                 THEN SUBSTRING_INDEX(SUBSTR(JSON_UNQUOTE({value}), {from}), ':', 1) \
+                 ELSE JSON_UNQUOTE(JSON_EXTRACT({value}, '$.key')) END)"
+            ),
             // (Text that is not JSON fails the statement; it would fail the read anyway.)
-            _ => format!("json_extract({value}, '$.key')"),
+            _ => format!(
+                "(CASE json_type({value}) WHEN 'text' \
+                 THEN substr(json_extract({value}, '$'), {from}, \
+                 instr(substr(json_extract({value}, '$'), {from}), ':') - 1) \
+                 ELSE json_extract({value}, '$.key') END)"
+            ),
         };
         select.expr_as(Expr::cust(key_id.clone()), Alias::new(id_alias));
         select.expr_as(

@@ -12,21 +12,24 @@ use serde_json::Value as Json;
 /// The key table (`audit_subject_key`, made by `create_audit_table`; the erasure's audit
 /// rows carry the same label).
 const KEY_TABLE: &str = audit_core::erasure::ERASURE_LABEL;
-/// The algorithms a sealed value may name.
-const ALGORITHMS: [&str; 2] = ["aes256gcm", "xchacha20poly1305"];
+/// What the text of a sealed value starts with (AES-256-GCM).
+const PREFIX: &str = "aes256gcm:";
+/// The `enc` of 0.1's sealed objects (XChaCha20-Poly1305).
+const XCHACHA: &str = "xchacha20poly1305";
 /// Key ids per statement.
 const IDS_PER_STATEMENT: usize = 500;
 
-/// The key id of a value in sealed form
-/// (`{"c": <hex>, "enc": "aes256gcm", "key": <key id>, "n": <hex>}`).
+/// The key id of a value in sealed form (`"aes256gcm:<key id>:<base64url>"`, or 0.1's
+/// `{"c": <hex>, "enc": "xchacha20poly1305", "key": <key id>, "n": <hex>}`).
 pub fn sealed_key_id(json: &Json) -> Option<&str> {
+    if let Some(text) = json.as_str() {
+        let (key_id, data) = text.strip_prefix(PREFIX)?.split_once(':')?;
+        return (!data.is_empty()).then_some(key_id);
+    }
     let object = json.as_object()?;
     let hex_field = |k: &str| object.get(k).and_then(Json::as_str).is_some();
     if object.len() != 4
-        || !object
-            .get("enc")
-            .and_then(Json::as_str)
-            .is_some_and(|enc| ALGORITHMS.contains(&enc))
+        || object.get("enc").and_then(Json::as_str) != Some(XCHACHA)
         || !hex_field("c")
         || !hex_field("n")
     {
