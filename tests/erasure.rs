@@ -708,6 +708,21 @@ async fn history_reads_keys_in_its_own_statement(backend: Backend) {
         assert!(shipment.iter().any(|e| e.column == "address"
             && e.new_value == Some(json!("Ann's Street"))
             && e.personal == readable));
+        // Pages (a `LIMIT`, whichever row carried the key) read in clear too.
+        let mut seen = Vec::new();
+        let mut query = audit_core::history::<person::Entity>(1)
+            .column(person::Column::Email)
+            .newest_first();
+        loop {
+            let page = query.clone().page(db, 1).await.expect("page");
+            seen.extend(emails(&page.entries));
+            match page.next {
+                Some(next) => query = query.after(next),
+                None => break,
+            }
+        }
+        seen.reverse();
+        assert_eq!(seen, emails(&ann), "{backend:?}");
 
         audit_core::erase_subject(db, "user", 1)
             .await

@@ -249,6 +249,7 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
         });
     }
     let mut states: Vec<Option<Personal>> = vec![None; entries.len()];
+    let mut ad = Vec::new();
     for opening in openings {
         let entry = &mut entries[opening.entry];
         let side = ["old", "new"][opening.side];
@@ -262,7 +263,8 @@ pub(crate) async fn open_entries<C: ConnectionTrait>(
                     changeset_id: &entry.changeset_id,
                     side,
                 };
-                match open(key, &opening.sealed.with_key_id(&ids[opening.key]), &place) {
+                let mut sealed = opening.sealed.with_key_id(&ids[opening.key]);
+                match open(key, &mut sealed, &place, &mut ad) {
                     Some(value) => (value, Personal::Readable),
                     None => (super::UNREADABLE.into(), Personal::Unreadable),
                 }
