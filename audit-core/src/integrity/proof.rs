@@ -385,27 +385,34 @@ async fn range_hashes<C: ConnectionTrait>(
         .into_iter()
         .map(|(level, idx, hash)| ((level, idx), hash))
         .collect();
-    let mut block: Option<Block> = None;
+    // The leaves below the stored level, read a window at a time: from the first leaf
+    // not yet read to the end of its aligned run of `2^NODE_LEVEL` leaves (the proof's
+    // small subtrees lie in one such run, but for those at the tree's right edge).
+    let mut small = small;
+    small.sort_by_key(|(level, idx)| idx << level);
+    let mut window: Option<(u64, i64, Vec<u8>)> = None;
     for (level, idx) in small {
         let (start, end) = (idx << level, (idx + 1) << level);
         let mut frontier = merkle::Frontier::default();
         for leaf in start..end {
-            let held = block.as_ref().is_some_and(|b| {
-                (b.tree_size - b.row_count) as u64 <= leaf && leaf < b.tree_size as u64
+            let held = window.as_ref().is_some_and(|(first, _, bytes)| {
+                *first <= leaf && leaf < first + (bytes.len() / 32) as u64
             });
             if !held {
-                block = store::block_of_leaf(db, &tables, leaf).await?;
+                let run_end = ((leaf >> NODE_LEVEL) + 1) << NODE_LEVEL;
+                window = store::leaf_hashes(db, &tables, leaf, run_end)
+                    .await?
+                    .map(|(block, bytes)| (leaf, block, bytes));
             }
-            let b = block
+            let (first, block, bytes) = window
                 .as_ref()
                 .ok_or_else(|| IntegrityError::NotSealed(format!("leaf {leaf}")))?;
-            let at = (leaf - (b.tree_size - b.row_count) as u64) as usize * 32;
-            let hash: Hash = b
-                .leaves
+            let at = (leaf - first) as usize * 32;
+            let hash: Hash = bytes
                 .get(at..at + 32)
                 .and_then(|h| h.try_into().ok())
                 .ok_or(IntegrityError::Malformed {
-                    block: b.block_no,
+                    block: *block,
                     what: "leaves".into(),
                 })?;
             frontier.push(hash, |_, _, _| {});

@@ -479,22 +479,37 @@ pub(crate) async fn blocks_after<C: ConnectionTrait>(
     rows.iter().map(Block::from_row).collect()
 }
 
-/// The block holding leaf `index` of the log, if sealed.
-pub(crate) async fn block_of_leaf<C: ConnectionTrait>(
+/// The leaf hashes (32 bytes each) of leaves `start..end` held by the block that holds
+/// leaf `start` (fewer when that block ends first), read without the block's other leaves;
+/// `None` when no block holds `start`.
+pub(crate) async fn leaf_hashes<C: ConnectionTrait>(
     db: &C,
     tables: &Tables,
-    index: u64,
-) -> Result<Option<Block>, IntegrityError> {
+    start: u64,
+    end: u64,
+) -> Result<Option<(i64, Vec<u8>)>, IntegrityError> {
     let backend = db.get_database_backend();
-    let sql = select_blocks(
-        backend,
-        tables,
-        &format!("WHERE tree_size > {index} ORDER BY tree_size LIMIT 1"),
+    let from = format!("({start} - (tree_size - row_count)) * 32 + 1");
+    let from = match backend {
+        DbBackend::Postgres => format!("CAST({from} AS INTEGER)"),
+        _ => from,
+    };
+    let sql = format!(
+        "SELECT block_no, substr(leaves, {from}, {len}) AS leaves FROM {t} \
+         WHERE tree_size > {start} ORDER BY tree_size LIMIT 1",
+        len = end.saturating_sub(start) * 32,
+        t = quote(backend, &tables.blocks),
     );
-    db.query_one_raw(Statement::from_string(backend, sql))
+    let Some(row) = db
+        .query_one_raw(Statement::from_string(backend, sql))
         .await?
-        .map(|row| Block::from_row(&row))
-        .transpose()
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.try_get("", "block_no")?,
+        row.try_get("", "leaves")?,
+    )))
 }
 
 /// The block whose main range holds `id`, if any (its leaf hashes left out).
