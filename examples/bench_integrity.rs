@@ -2,7 +2,10 @@
 //!
 //! - `S1` sealing: audit rows sealed per second (`--rows`, default 1,000,000).
 //! - `V1` verify of that trail from its last digest: rows per second and the peak
-//!   resident memory during the verify (`peak_rss_mib`).
+//!   resident memory during the verify (`peak_rss_mib`), in this process (mode `audited`,
+//!   after writing and sealing the trail) and in a process of its own, as a verify job
+//!   runs (mode `own_process`: this program again, with `--verify-child`; on SQLite its
+//!   connection reads rows 8,192 at a time, `row_buffer_size`, instead of sqlx's 50).
 //! - `V2` inclusion proofs at that size: build and check (`--proofs`, default 1,000), p50
 //!   and p99 in µs, and the largest proof's bytes against `32 × ⌈log₂ n⌉`.
 //! - `W1`/`W2` with integrity on (a background sealer on its own connection, default
@@ -156,6 +159,7 @@ async fn trail_workloads(backend: Backend, args: &Args) -> Result<(), Error> {
     v1["rows_per_sec"] = v1["ops_per_sec"].clone();
     v1["peak_rss_mib"] = json!((peak_rss_mib() * 10.0).round() / 10.0);
     println!("{v1}");
+    verify_in_own_process(backend, &fresh, &last)?;
 
     let n = last.digest.tree_size;
     let mut times = Vec::with_capacity(args.proofs);
@@ -248,8 +252,66 @@ async fn write_overhead(backend: Backend, args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// Runs `V1` again in a process of its own (this program with `--verify-child`), and
+/// prints the line it prints.
+fn verify_in_own_process(
+    backend: Backend,
+    fresh: &FreshDb,
+    last: &SignedDigest,
+) -> Result<(), Error> {
+    let digest = std::env::temp_dir().join(format!("bench-digest-{}.json", std::process::id()));
+    std::fs::write(&digest, last.to_json())?;
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .arg("--verify-child")
+        .arg(name(backend))
+        .arg(fresh.url())
+        .arg(fresh.schema().unwrap_or(""))
+        .arg(&digest)
+        .output()?;
+    let _ = std::fs::remove_file(&digest);
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned().into());
+    }
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    Ok(())
+}
+
+/// The child of [`verify_in_own_process`]: `--verify-child <backend> <url> <schema> <digest
+/// file>`.
+async fn verify_child(args: &[String]) -> Result<(), Error> {
+    let [backend, url, schema, digest] = args else {
+        return Err("--verify-child <backend> <url> <schema> <digest file>".into());
+    };
+    let backend = match backend.as_str() {
+        "sqlite" => Backend::Sqlite,
+        "postgres" => Backend::Postgres,
+        _ => Backend::MySql,
+    };
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options.max_connections(1).sqlx_logging(false);
+    if !schema.is_empty() {
+        options.set_schema_search_path(schema);
+    }
+    options.map_sqlx_sqlite_opts(|o| o.row_buffer_size(8_192));
+    let db = sea_orm::Database::connect(options).await?;
+    let last = SignedDigest::from_json(&std::fs::read_to_string(digest)?)?;
+    let started = Instant::now();
+    let verified =
+        integrity::verify(&db, &key().verifying_key(), std::slice::from_ref(&last)).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let mut v1 = line(backend, "V1", "own_process", verified.rows, secs);
+    v1["rows_per_sec"] = v1["ops_per_sec"].clone();
+    v1["peak_rss_mib"] = json!((peak_rss_mib() * 10.0).round() / 10.0);
+    println!("{v1}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--verify-child") {
+        return verify_child(&argv[2..]).await;
+    }
     let args = args();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         trail_workloads(backend, &args).await?;

@@ -64,6 +64,8 @@ pub struct FreshDb {
     pub backend: Backend,
     name: String,
     admin_url: String,
+    url: String,
+    schema: Option<String>,
     _dir: Option<TempDir>,
 }
 
@@ -148,9 +150,9 @@ impl FreshDb {
                 (format!("{base}/{name}"), None, None)
             }
         };
-        let mut options = ConnectOptions::new(db_url);
+        let mut options = ConnectOptions::new(&db_url);
         options.max_connections(max_connections).sqlx_logging(false);
-        if let Some(schema) = schema {
+        if let Some(schema) = &schema {
             options.set_schema_search_path(schema);
         }
         let db = Database::connect(options).await?;
@@ -165,8 +167,21 @@ impl FreshDb {
             backend,
             name,
             admin_url: url.to_owned(),
+            url: db_url,
+            schema,
             _dir: dir,
         })
+    }
+
+    /// The URL of the fresh database (with [`FreshDb::schema`] on PostgreSQL), for another
+    /// connection or process to open it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The PostgreSQL schema the fresh database is (its connections' search path).
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// Drops the fresh schema or database.
