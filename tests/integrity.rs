@@ -13,7 +13,7 @@ use audit_core::integrity::{
 };
 use common::{Backend, FreshDb, account, new_account, setup};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
@@ -359,5 +359,65 @@ async fn background_sealer_seals_soon_after_commit() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         task.stop().await.expect("stops cleanly");
+    }
+}
+
+/// Values that need escaping anywhere (quotes, backslashes, control characters, line and
+/// paragraph separators, astral characters, JSON-looking text) verify as sealed on every
+/// backend, and an edit of such a row is named. (SQLite's `verify` reads each row packed in
+/// a JSON array; this is the text it must unpack exactly.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_verify_and_their_edits_are_named() {
+    let hostile =
+        "q\"uo'te \\ back\\slash \n\t\r \u{1} \u{1f} \u{2028}\u{2029} é 😀 {\"a\":\"\\u0041\"}";
+    for backend in Backend::ALL {
+        let Some(fresh) = trail(backend, 2).await else {
+            continue;
+        };
+        let db = &fresh.db;
+        audit_core::with_actor(hostile, async {
+            let model = new_account(hostile, 1).insert(db).await.expect("insert");
+            let mut model: account::ActiveModel = model.into();
+            model.note = Set(Some(format!("{hostile} 2")));
+            model.update(db).await.expect("update");
+        })
+        .await;
+        let vk = key().verifying_key();
+        let digest = Sealer::new(key())
+            .seal(db)
+            .await
+            .expect("seal")
+            .pop()
+            .expect("digest");
+        let verified = integrity::verify(db, &vk, std::slice::from_ref(&digest))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert_eq!(verified.rows, digest.digest.tree_size, "{backend:?}");
+
+        let rows = common::audit_rows(db).await.expect("rows");
+        let target = rows
+            .iter()
+            .find(|r| r.column_name == "note" && r.operation == "update")
+            .expect("the update of note")
+            .id;
+        let edit = format!(
+            "UPDATE audit_log SET actor = '{}' WHERE id = {target}",
+            hostile.replace('\'', "''").replace(
+                '\\',
+                match backend {
+                    Backend::MySql => "\\\\",
+                    _ => "\\",
+                }
+            ) + "!"
+        );
+        db.execute_unprepared(&edit).await.expect("edit");
+        assert!(
+            matches!(
+                tampered(integrity::verify(db, &vk, std::slice::from_ref(&digest)).await),
+                Tamper::EditedRow { id, .. } if id == target
+            ),
+            "{backend:?}"
+        );
+        fresh.cleanup().await.expect("cleanup");
     }
 }
