@@ -172,9 +172,11 @@ pub trait AuditedEntity: EntityTrait {
     #[cfg_attr(feature = "derive", doc = "```")]
     #[cfg_attr(not(feature = "derive"), doc = "```ignore")]
     /// # include!("../doctest/person.rs");
+    /// # fn main() {
     /// use audit_core::AuditedEntity;
     /// // `person` has `#[audit(subject_kind = "user")]` and no `subject`.
     /// assert_eq!(person::Entity::record_subject_kind(), Some("user"));
+    /// # }
     /// ```
     fn record_subject_kind() -> Option<&'static str> {
         None
