@@ -490,8 +490,11 @@ async fn wait_until_blocked_writing_trail(db: &DatabaseConnection, pid: i64) {
     let (postgres, mysql_wait) = if DATABASE_CAPTURE {
         (
             "UPDATE \"account\"",
-            "ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX \
-             WHERE trx_state = 'LOCK WAIT')",
+            // (INNODB_TRX does not always show the trigger's wait as `LOCK WAIT`; the
+            // trigger's insert still running after a second, with the blocker's lock held,
+            // is waiting for it.)
+            "(ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX \
+             WHERE trx_state = 'LOCK WAIT') OR TIME >= 1)",
         )
     } else {
         ("INSERT", "STATE = 'Update'")
@@ -512,7 +515,23 @@ async fn wait_until_blocked_writing_trail(db: &DatabaseConnection, pid: i64) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("connection {pid} never blocked writing the trail");
+    let state = match db.get_database_backend() {
+        DbBackend::Postgres => format!(
+            "SELECT coalesce(wait_event_type, '-') || ' ' || coalesce(state, '-') || ' ' || \
+             left(coalesce(query, '-'), 80) AS s FROM pg_stat_activity WHERE pid = {pid}"
+        ),
+        _ => format!(
+            "SELECT CONCAT(COALESCE(STATE, '-'), ' ', LEFT(COALESCE(INFO, '-'), 80)) AS s \
+             FROM information_schema.PROCESSLIST WHERE ID = {pid}"
+        ),
+    };
+    let seen = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), state))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get_by_index::<String>(0).ok());
+    panic!("connection {pid} never blocked writing the trail (last seen: {seen:?})");
 }
 
 async fn killed_mid_transaction(backend: Backend) {
