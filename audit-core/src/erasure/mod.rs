@@ -233,7 +233,6 @@ impl fmt::Debug for Subject {
     }
 }
 
-/// The text form of a subject key; `None` for SQL NULL.
 /// The key id of `subject`'s data key under the configured key-encryption key; `None`
 /// without one (or for a NULL subject).
 pub(crate) fn subject_key_id(subject: &Subject) -> Option<String> {
@@ -250,6 +249,7 @@ pub(crate) fn subject_key_id(subject: &Subject) -> Option<String> {
     }
 }
 
+/// The text form of a subject key; `None` for SQL NULL.
 pub(crate) fn subject_id(key: &ValueTuple) -> Option<String> {
     if let ValueTuple::One(value) = key
         && crate::value::encode(value).is_null()
