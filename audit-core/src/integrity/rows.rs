@@ -101,6 +101,49 @@ struct Packed<'a>(
     #[serde(borrow)] Option<Cow<'a, str>>,
 );
 
+/// A row's columns but its id and time, as text (borrowed where they can be).
+struct RowText<'a> {
+    changeset_id: Cow<'a, str>,
+    table: Cow<'a, str>,
+    record_id: Cow<'a, str>,
+    operation: Cow<'a, str>,
+    column: Cow<'a, str>,
+    old_value: Option<Cow<'a, str>>,
+    new_value: Option<Cow<'a, str>>,
+    actor: Option<Cow<'a, str>>,
+    context: Option<Cow<'a, str>>,
+}
+
+impl RowText<'_> {
+    /// The leaf hash of row `id` with these columns, written at `changed_at_micros`.
+    fn leaf(
+        &self,
+        id: i64,
+        changed_at_micros: i64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(i64, Hash), IntegrityError> {
+        let columns = Columns {
+            id,
+            changeset_id: &self.changeset_id,
+            table: &self.table,
+            record_id: &self.record_id,
+            operation: &self.operation,
+            column: &self.column,
+            old_value: self.old_value.as_deref().map(JsonColumn::Text),
+            new_value: self.new_value.as_deref().map(JsonColumn::Text),
+            actor: self.actor.as_deref(),
+            changed_at_micros,
+            context: self.context.as_deref().map(JsonColumn::Text),
+        };
+        let hash = columns.leaf_hash(scratch).map_err(|e| {
+            DbErr::Custom(format!(
+                "audit row {id} holds a JSON column that is not JSON: {e}"
+            ))
+        })?;
+        Ok((id, hash))
+    }
+}
+
 /// A row's id and leaf hash, from its columns in [`page_after`]'s order.
 fn leaf(
     backend: DbBackend,
@@ -110,32 +153,25 @@ fn leaf(
     if backend == DbBackend::Sqlite {
         return packed_leaf(row, scratch);
     }
-    let text = |i: usize| row.try_get_by_index::<String>(i);
-    let optional = |i: usize| row.try_get_by_index::<Option<String>>(i);
-    let (old_value, new_value, context) = (optional(6)?, optional(7)?, optional(10)?);
-    let actor = optional(8)?;
-    let id: i64 = row.try_get_by_index(0)?;
-    let (changeset_id, table, record_id) = (text(1)?, text(2)?, text(3)?);
-    let (operation, column) = (text(4)?, text(5)?);
-    let columns = Columns {
-        id,
-        changeset_id: &changeset_id,
-        table: &table,
-        record_id: &record_id,
-        operation: &operation,
-        column: &column,
-        old_value: old_value.as_deref().map(JsonColumn::Text),
-        new_value: new_value.as_deref().map(JsonColumn::Text),
-        actor: actor.as_deref(),
-        changed_at_micros: changed_at_by_index(backend, row, 9)?.timestamp_micros(),
-        context: context.as_deref().map(JsonColumn::Text),
+    let text = |i: usize| row.try_get_by_index::<String>(i).map(Cow::Owned);
+    let optional = |i: usize| {
+        row.try_get_by_index::<Option<String>>(i)
+            .map(|t| t.map(Cow::Owned))
     };
-    let hash = columns.leaf_hash(scratch).map_err(|e| {
-        DbErr::Custom(format!(
-            "audit row {id} holds a JSON column that is not JSON: {e}"
-        ))
-    })?;
-    Ok((id, hash))
+    let id: i64 = row.try_get_by_index(0)?;
+    let columns = RowText {
+        changeset_id: text(1)?,
+        table: text(2)?,
+        record_id: text(3)?,
+        operation: text(4)?,
+        column: text(5)?,
+        old_value: optional(6)?,
+        new_value: optional(7)?,
+        actor: optional(8)?,
+        context: optional(10)?,
+    };
+    let changed_at = changed_at_by_index(backend, row, 9)?;
+    columns.leaf(id, changed_at.timestamp_micros(), scratch)
 }
 
 /// [`leaf`] of a SQLite row, its columns packed (see [`Packed`]).
@@ -150,25 +186,18 @@ fn packed_leaf(row: &QueryResult, scratch: &mut Vec<u8>) -> Result<(i64, Hash), 
         })?;
     let changed_at = DateTime::parse_from_rfc3339(&at)
         .map_err(|e| DbErr::Custom(format!("audit `changed_at` is not a timestamp: {e}")))?;
-    let columns = Columns {
-        id,
-        changeset_id: &changeset_id,
-        table: &table,
-        record_id: &record_id,
-        operation: &operation,
-        column: &column,
-        old_value: old.as_deref().map(JsonColumn::Text),
-        new_value: new.as_deref().map(JsonColumn::Text),
-        actor: actor.as_deref(),
-        changed_at_micros: changed_at.timestamp_micros(),
-        context: context.as_deref().map(JsonColumn::Text),
+    let columns = RowText {
+        changeset_id,
+        table,
+        record_id,
+        operation,
+        column,
+        old_value: old,
+        new_value: new,
+        actor,
+        context,
     };
-    let hash = columns.leaf_hash(scratch).map_err(|e| {
-        DbErr::Custom(format!(
-            "audit row {id} holds a JSON column that is not JSON: {e}"
-        ))
-    })?;
-    Ok((id, hash))
+    columns.leaf(id, changed_at.timestamp_micros(), scratch)
 }
 
 /// The rows whose ids are in `ids`, ascending.
